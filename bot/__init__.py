@@ -1,0 +1,1 @@
+"""The application: the doors (Slack, HTTP, CLI) over the `rag` engine."""

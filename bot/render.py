@@ -1,0 +1,64 @@
+"""Terminal output of the CLI: a readable answer and a progress bar on stderr."""
+
+from __future__ import annotations
+
+import sys
+import time
+from typing import TextIO
+
+from bot import messages
+from rag.models import Answer
+
+
+def render_answer(answer: Answer) -> str:
+    c = answer.confidence
+    lines = [
+        f"{messages.LEVEL_EMOJI[c.level]} {messages.LEVEL_LABEL[c.level]} confidence ({c.score:.2f}) · "
+        f"{messages.DECISION_LABEL[answer.decision]}",
+    ]
+    lines += [f"  · {reason}" for reason in c.reasons]
+    if answer.degraded:
+        lines.append(messages.DEGRADED_NOTE.format(reasons="; ".join(answer.degraded_reasons)))
+    lines += ["", f"{messages.REQUIRED_HEADING}:"]
+    if answer.required_data:
+        lines += [f"  [ ] {r.item}" + (f"  ({r.why})" if r.why else "") for r in answer.required_data]
+    else:
+        lines.append(f"  {messages.REQUIRED_NONE}")
+    lines += ["", f"{messages.DRAFT_HEADING}:", ""]
+    lines += [f"  {line}" if line else "" for line in answer.draft.splitlines()]
+    lines += ["", f"{messages.SOURCES_HEADING}:"]
+    for s in answer.sources:
+        section = f" > {s.section}" if s.section else ""
+        lines.append(f"  [{s.tier.value}] {s.title}{section} ({s.score:.2f})\n      {s.url}")
+    b = answer.backends
+    lines += ["", f"request {answer.request_id} · {b.embedder}/{b.store}/{b.drafter} · {answer.timings_ms.get('total', 0):.1f} ms"]
+    return "\n".join(lines) + "\n"
+
+
+class ProgressBar:
+    """A one-line bar on stderr, redrawn at most ten times a second; silent when not a terminal."""
+
+    def __init__(self, label: str, *, enabled: bool = True, stream: TextIO | None = None) -> None:
+        self.label = label
+        self.stream = stream or sys.stderr
+        self.enabled = enabled
+        self._last = 0.0
+        self._drawn = False
+
+    def update(self, done: int, total: int) -> None:
+        if not self.enabled or total == 0:
+            return
+        now = time.monotonic()
+        if done < total and now - self._last < 0.1:
+            return
+        self._last = now
+        width = 30
+        filled = int(width * done / total)
+        end = "\r" if self.stream.isatty() else "\n"
+        self.stream.write(f"{self.label} [{'#' * filled}{'.' * (width - filled)}] {done}/{total} chunks{end}")
+        self.stream.flush()
+        self._drawn = True
+
+    def done(self) -> None:
+        if self._drawn and self.stream.isatty():
+            self.stream.write("\n")

