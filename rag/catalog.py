@@ -214,10 +214,21 @@ class Catalog:
         matrix = np.frombuffer(b"".join(blob for _, blob in rows), dtype=np.float32).reshape(len(rows), -1)
         return [str(i) for i, _ in rows], matrix
 
+    def unknown_terms(self, query: str) -> tuple[list[str], int]:
+        """(query words found nowhere in the KB, words checked): a sign of an out-of-scope ticket.
+
+        Each word goes through FTS5 itself, so it is stemmed exactly as the index was."""
+        terms = [t for t in query_terms(query) if not any(c.isdigit() for c in t)]
+        unknown = []
+        with self._lock:
+            for term in terms:
+                if self._db.execute("SELECT 1 FROM chunks_fts WHERE chunks_fts MATCH ? LIMIT 1", (f'"{term}"',)).fetchone() is None:
+                    unknown.append(term)
+        return unknown, len(terms)
+
     def lexical_search(self, query: str, limit: int) -> list[tuple[str, float]]:
         """(chunk id, BM25 score, higher is better) for any of the query's words."""
-        words = {w.lower().strip("'_-") for w in _WORD.findall(query)}
-        terms = sorted(w for w in words if len(w) > 1 and w not in STOPWORDS)
+        terms = query_terms(query)
         if not terms:
             return []
         match = " OR ".join(f'"{t}"' for t in terms)
@@ -275,6 +286,12 @@ class Catalog:
             )
         db.execute("DELETE FROM chunks WHERE article_id=?", (article_id,))
         return [str(r[1]) for r in rows]
+
+
+def query_terms(query: str) -> list[str]:
+    """The query's distinct topical words, lower-cased (FTS5 does the stemming)."""
+    words = {w.lower().strip("'_-") for w in _WORD.findall(query)}
+    return sorted(w for w in words if len(w) > 1 and w not in STOPWORDS and "'" not in w)
 
 
 def _chunk_from_row(row: tuple[object, ...]) -> Chunk:

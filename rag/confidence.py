@@ -2,9 +2,12 @@
 
     confidence, decision = assess(retrieval, high=0.60, low=0.40)
 
-Four signals, weighted: how close the best chunk is in meaning (cosine), whether dense and
-keyword search agree on the top article, how clearly the top article leads the next one, and the
-tier of the best evidence (a CRITICAL requirement or policy is strong grounds to answer from).
+Similarity (the cosine of the best chunk of the top article) is the evidence; the other signals
+can only scale it: whether dense and keyword search agree on the top article, how clearly the top
+article leads the next one, and the tier of the best evidence (a CRITICAL requirement or policy
+is strong grounds to answer from). A ticket whose topical words the KB never uses (a competitor,
+a subpoena, a tool the KB does not document) loses confidence: a close-sounding article is then
+most likely about something else.
 """
 
 from __future__ import annotations
@@ -14,8 +17,11 @@ from rag.retrieve import Retrieval
 
 # Cosine of MiniLM between a ticket and a chunk: below FLOOR it is unrelated text, at CEILING
 # it is as good as support tickets get (measured on examples/kb and the npm dev set).
-COSINE_FLOOR, COSINE_CEILING = 0.25, 0.65
-WEIGHTS = {"similarity": 0.55, "agreement": 0.20, "margin": 0.15, "tier": 0.10}
+COSINE_FLOOR, COSINE_CEILING = 0.30, 0.70
+SUPPORT_WEIGHTS = {"agreement": 0.45, "margin": 0.35, "tier": 0.20}
+SUPPORT_SHARE = 0.35  # at most this much of the score depends on the supporting signals
+UNKNOWN_FREE = 0.40  # share of ticket words missing from the KB that is still normal (names, chat)
+UNKNOWN_PENALTY = 1.0  # score lost per unit of missing share above UNKNOWN_FREE
 TIER_CREDIT = {Tier.CRITICAL: 1.0, Tier.HIGH: 0.7, Tier.MEDIUM: 0.4, Tier.LOW: 0.0}
 AGREE_WITHIN = 3  # the top article is in the first three of both rankings
 
@@ -69,15 +75,15 @@ def assess(retrieval: Retrieval, *, high: float, low: float) -> tuple[Confidence
     if best_tier is Tier.CRITICAL:
         reasons.append("evidence includes a CRITICAL section (requirements, policy or warning)")
 
-    score = (
-        WEIGHTS["similarity"] * similarity
-        + WEIGHTS["agreement"] * agreement
-        + WEIGHTS["margin"] * margin
-        + WEIGHTS["tier"] * tier
+    support = (
+        SUPPORT_WEIGHTS["agreement"] * agreement + SUPPORT_WEIGHTS["margin"] * margin + SUPPORT_WEIGHTS["tier"] * tier
     )
-    # Without a real semantic match the other signals must not lift a ticket out of "low".
-    if similarity < 0.15:
-        score = min(score, low - 0.01)
+    score = similarity * (1 - SUPPORT_SHARE + SUPPORT_SHARE * support)
+    unknown = len(retrieval.unknown_terms) / retrieval.checked_terms if retrieval.checked_terms else 0.0
+    if unknown > UNKNOWN_FREE:
+        score -= UNKNOWN_PENALTY * (unknown - UNKNOWN_FREE)
+        shown = ", ".join(retrieval.unknown_terms[:4])
+        reasons.append(f"{unknown:.0%} of the ticket's words never occur in the KB ({shown}…)")
     score = round(_clamp(score), 3)
     level: Level = "high" if score >= high else "medium" if score >= low else "low"
     if retrieval.mode == "lexical" and level == "high":

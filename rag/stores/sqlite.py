@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from collections.abc import Sequence
 
 import numpy as np
@@ -16,6 +17,9 @@ import numpy as np
 from rag.catalog import Catalog
 from rag.models import Chunk
 from rag.protocols import Vectors
+
+
+RECHECK_S = 1.0
 
 
 class SqliteVectorStore:
@@ -27,8 +31,14 @@ class SqliteVectorStore:
         self._matrix: Vectors = np.zeros((0, 0), dtype=np.float32)
         self._version: int | None = None
         self._lock = threading.Lock()
+        self._checked = 0.0
 
     def _fresh_matrix(self) -> tuple[list[str], Vectors]:
+        # Another process's ingest shows up within a second; this process's own writes at once.
+        now = time.monotonic()
+        if self._version is not None and now - self._checked < RECHECK_S:
+            return self._ids, self._matrix
+        self._checked = now
         version = self._catalog.data_version()
         if version != self._version:
             with self._lock:

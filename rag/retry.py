@@ -1,0 +1,142 @@
+"""One retry policy for every outside call (OpenAI, Pinecone): backoff with jitter, inside a deadline.
+
+    policy = RetryPolicy.from_settings(settings)          # KB_MAX_RETRIES, KB_TIMEOUT_S
+    result = await call_with_retries(lambda: client.embeddings.create(...), policy=policy,
+                                     classify=openai_verdict, what="openai embeddings")
+
+`classify` looks at an exception and says whether it is worth another attempt (429, 5xx,
+connection errors, timeouts) and how long the server asked us to wait (`Retry-After`). Anything
+it does not call transient is re-raised at once. `KB_TIMEOUT_S` is the budget of one logical
+call *including* its retries: an attempt never outlives what is left of it, and a wait that would
+cross the deadline is not started. So a dead backend costs a caller at most `KB_TIMEOUT_S`, never
+a hang. When the attempts run out, `RetriesExhausted` carries the last error; each backend maps it
+to its `BackendError` at its boundary.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import logging
+import random
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from typing import TypeVar
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+RETRYABLE_STATUS = frozenset({408, 409, 429, 500, 502, 503, 504})
+
+
+@dataclass(frozen=True)
+class Transient:
+    """The verdict "try again": optionally after the delay the server asked for."""
+
+    retry_after: float | None = None
+
+
+Classifier = Callable[[BaseException], Transient | None]
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    max_retries: int = 2
+    timeout_s: float = 20.0  # budget of the whole call, retries included
+    base_delay_s: float = 0.25
+    max_delay_s: float = 8.0
+
+    @classmethod
+    def from_settings(cls, settings: object) -> RetryPolicy:
+        return cls(
+            max_retries=int(getattr(settings, "kb_max_retries")),
+            timeout_s=float(getattr(settings, "kb_timeout_s")),
+        )
+
+    def backoff(self, attempt: int, rng: random.Random | None = None) -> float:
+        """"Full jitter" delay before retry number `attempt` (0-based): uniform(0, base * 2**attempt), capped."""
+        ceiling = min(self.max_delay_s, self.base_delay_s * (2**attempt))
+        return (rng or _rng).uniform(0.0, ceiling)
+
+
+class RetriesExhausted(Exception):
+    """Every attempt failed with a transient error (or the deadline came first)."""
+
+    def __init__(self, what: str, attempts: int, elapsed_s: float, last: BaseException) -> None:
+        kind = "timed out" if isinstance(last, TimeoutError) else f"{type(last).__name__}: {last}"
+        super().__init__(f"{what} failed after {attempts} attempt(s) in {elapsed_s:.1f} s ({kind})")
+        self.what = what
+        self.attempts = attempts
+        self.elapsed_s = elapsed_s
+        self.last = last
+
+
+_rng = random.Random()
+
+
+async def call_with_retries(
+    attempt: Callable[[], Awaitable[T]],
+    *,
+    policy: RetryPolicy,
+    classify: Classifier,
+    what: str,
+) -> T:
+    started = time.monotonic()
+    deadline = started + policy.timeout_s
+    tries = 0
+    while True:
+        tries += 1
+        remaining = deadline - time.monotonic()
+        try:
+            if remaining <= 0:
+                raise TimeoutError(f"{what}: no time left")
+            async with asyncio.timeout(remaining):
+                return await attempt()
+        except TimeoutError as exc:
+            # Our deadline fired, or an SDK timeout that subclasses TimeoutError (Pinecone's): transient.
+            last: BaseException = exc
+            verdict: Transient | None = Transient()
+        except Exception as exc:  # the classifier decides; non-transient errors go straight up
+            verdict = classify(exc)
+            if verdict is None:
+                raise
+            last = exc
+        elapsed = time.monotonic() - started
+        if tries > policy.max_retries:
+            raise RetriesExhausted(what, tries, elapsed, last) from last
+        delay = policy.backoff(tries - 1)
+        if verdict.retry_after is not None:
+            delay = max(delay, verdict.retry_after)
+        if time.monotonic() + delay >= deadline:
+            log.warning("%s: giving up, a retry in %.2f s would pass the %.1f s deadline (%s)",
+                        what, delay, policy.timeout_s, type(last).__name__)
+            raise RetriesExhausted(what, tries, elapsed, last) from last
+        log.info("%s: attempt %d failed (%s), retrying in %.2f s", what, tries, type(last).__name__, delay)
+        await asyncio.sleep(delay)
+
+
+def retry_after_seconds(headers: Mapping[str, str] | None) -> float | None:
+    """Seconds from `retry-after-ms` (OpenAI), `Retry-After` as seconds or as an HTTP date."""
+    if not headers:
+        return None
+    lowered = {k.lower(): v for k, v in headers.items()}
+    raw_ms = lowered.get("retry-after-ms")
+    if raw_ms:
+        try:
+            return max(0.0, float(raw_ms) / 1000)
+        except ValueError:
+            pass
+    raw = lowered.get("retry-after")
+    if not raw:
+        return None
+    try:
+        return max(0.0, float(raw))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(raw)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())
