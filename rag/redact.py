@@ -57,6 +57,25 @@ def _digits(text: str) -> str:
     return re.sub(r"\D", "", text)
 
 
+def _phone_ok(value: str) -> bool:
+    return 7 <= len(_digits(value)) <= 15
+
+
+def _card_ok(value: str) -> bool:
+    digits = _digits(value)
+    return 13 <= len(digits) <= 19 and luhn_ok(digits)
+
+
+# (placeholder kind, pattern, match group holding the value, validity check)
+_RULES: tuple[tuple[str, re.Pattern[str], int, Callable[[str], bool]], ...] = (
+    ("EMAIL", EMAIL, 0, lambda v: True),
+    ("IBAN", IBAN, 0, iban_ok),
+    ("CARD", CARD, 0, _card_ok),
+    ("PHONE", PHONE_CUE, 1, _phone_ok),
+    ("PHONE", PHONE, 0, _phone_ok),
+)
+
+
 class Redactor:
     """Remembers what it replaced, so one instance restores what it redacted (one per request)."""
 
@@ -73,27 +92,28 @@ class Redactor:
             self.originals[token] = value
         return self._by_value[key]
 
-    def _sub(self, pattern: re.Pattern[str], kind: str, text: str, valid: Callable[[str], bool]) -> str:
-        def replace(match: re.Match[str]) -> str:
-            value = match.group(0)
-            return self._placeholder(kind, value) if valid(value) else value
-
-        return pattern.sub(replace, text)
-
     def redact(self, text: str) -> str:
-        text = self._sub(EMAIL, "EMAIL", text, lambda v: True)
-        text = self._sub(IBAN, "IBAN", text, iban_ok)
-        text = self._sub(CARD, "CARD", text, lambda v: 13 <= len(_digits(v)) <= 19 and luhn_ok(_digits(v)))
-        text = self._sub(PHONE, "PHONE", text, lambda v: 7 <= len(_digits(v)) <= 15)
+        # Earlier rules win a span; an IBAN- or card-shaped run that fails its checksum is left as
+        # it is but still shields its digits from the phone rules (it is an id, not a phone).
+        taken: list[tuple[int, int, str | None]] = []
 
-        def cued(match: re.Match[str]) -> str:
-            number = match.group(1)
-            if not 7 <= len(_digits(number)) <= 15:
-                return match.group(0)
-            start = match.start(1) - match.start(0)
-            return match.group(0)[:start] + self._placeholder("PHONE", number)
+        def free(start: int, end: int) -> bool:
+            return all(end <= s or start >= e for s, e, _ in taken)
 
-        return PHONE_CUE.sub(cued, text)
+        for kind, pattern, group, valid in _RULES:
+            for match in pattern.finditer(text):
+                start, end = match.span(group)
+                if free(start, end):
+                    taken.append((start, end, kind if valid(match.group(group)) else None))
+        out: list[str] = []
+        cursor = 0
+        for start, end, kind in sorted(taken):
+            if kind is None:
+                continue
+            out += [text[cursor:start], self._placeholder(kind, text[start:end])]
+            cursor = end
+        out.append(text[cursor:])
+        return "".join(out)
 
     def restore(self, text: str) -> str:
         return PLACEHOLDER.sub(lambda m: self.originals.get(m.group(0), m.group(0)), text)

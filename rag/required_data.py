@@ -30,7 +30,8 @@ def _re(pattern: str) -> re.Pattern[str]:
 
 EMAIL = _re(r"[\w.+-]+@[\w-]+(\.[\w-]+)+")
 QUOTED = _re(r"[\"“'‘`]([^\"”'’`]{8,})[\"”'’`]")
-ERROR_CODE = _re(r"\b([A-Z]{2,}-\d{2,}|E[A-Z]{3,}|npm ERR!|HTTP \d{3}|\b[45]\d\d\b)")
+# Case matters here: EACCES is an error code, "extension" is not.
+ERROR_CODE = re.compile(r"\b([A-Z]{2,}-\d{2,}|E[A-Z]{3,}\b|npm ERR!|HTTP \d{3}|[45]\d\d\b)")
 
 ITEMS: tuple[DataItem, ...] = (
     DataItem("account e-mail address", _re(r"\b(account|registered|login|billing) e-?mail|e-?mail address"), EMAIL),

@@ -128,5 +128,6 @@ class LocalEmbedder:
             raise EmbedderError(self.name, f"local model failed: {exc}") from exc
 
     async def close(self) -> None:
-        if self._drainer is not None:
+        # Let a batch in flight finish; a finished task may belong to an older event loop.
+        if self._drainer is not None and not self._drainer.done():
             await asyncio.gather(self._drainer, return_exceptions=True)

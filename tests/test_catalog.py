@@ -1,0 +1,74 @@
+"""The SQLite catalog: model binding, schema versioning, one transaction per article."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from rag.catalog import SCHEMA_VERSION, Catalog
+from rag.embedders.local import LocalEmbedder, packaged_model_files
+from rag.errors import StoreMismatchError
+from rag.factory import build_engine
+from tests.conftest import make_settings
+
+
+def test_store_records_the_model_that_built_it(settings, embedder: LocalEmbedder) -> None:
+    catalog = Catalog.open(settings.db_path)
+    try:
+        assert catalog.meta("embedding_model") == embedder.model_id
+        assert catalog.meta("dimension") == "384"
+    finally:
+        catalog.close()
+
+
+def test_a_different_embedding_model_is_refused_with_a_clear_error(data_dir: Path, tmp_path: Path) -> None:
+    # A real second model folder (same weights, another name) is a different model to the store.
+    other = tmp_path / "other-model"
+    other.mkdir()
+    model, tokenizer = packaged_model_files()
+    (other / "model.onnx").symlink_to(model)
+    (other / "tokenizer.json").symlink_to(tokenizer)
+    settings = make_settings(data_dir, kb_local_model_dir=other)
+    with pytest.raises(StoreMismatchError) as caught:
+        build_engine(settings)
+    message = str(caught.value)
+    assert "all-MiniLM-L6-v2" in message and "local:other-model" in message
+    assert "KB_DATA_DIR" in message
+
+
+def test_a_dimension_mismatch_is_refused(tmp_path: Path) -> None:
+    catalog = Catalog.open(tmp_path / "kb.sqlite3")
+    try:
+        catalog.bind_model("m", 384)
+        catalog.bind_model("m", 384)  # same model: fine
+        with pytest.raises(StoreMismatchError, match="dimension 1536"):
+            catalog.bind_model("m", 1536)
+    finally:
+        catalog.close()
+
+
+def test_schema_is_versioned_and_a_newer_schema_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "kb.sqlite3"
+    Catalog.open(path).close()
+    db = sqlite3.connect(path)
+    assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+    db.execute(f"PRAGMA user_version={SCHEMA_VERSION + 1}")
+    db.commit()
+    db.close()
+    with pytest.raises(StoreMismatchError, match="newer than this kb-rag"):
+        Catalog.open(path)
+
+
+def test_lexical_search_and_unknown_words(settings) -> None:
+    catalog = Catalog.open(settings.db_path)
+    try:
+        hits = catalog.lexical_search("refund duplicate charge", 5)
+        assert hits and hits[0][0].startswith("cancel-subscription-and-refunds#")
+        assert [s for _, s in hits] == sorted((s for _, s in hits), reverse=True)
+        unknown, checked = catalog.unknown_terms("subpoena for the refunds")
+        assert unknown == ["subpoena"] and checked == 2
+        assert catalog.lexical_search("the and of", 5) == []  # only stop words: no query at all
+    finally:
+        catalog.close()

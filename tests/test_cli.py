@@ -1,0 +1,86 @@
+"""`kb` through its real entry point (in-process `main()` and once as the installed script)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import rag
+from bot.cli import main
+from tests.conftest import SAMPLE_KB
+
+
+def test_public_api_is_sorted_and_importable() -> None:
+    assert rag.__all__ == sorted(rag.__all__)
+    assert all(hasattr(rag, name) for name in rag.__all__)
+
+
+def test_ask_prints_a_readable_answer(data_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["ask", "--data-dir", str(data_dir), "I need a copy of all our workspace data for a GDPR request"])
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "confidence" in out and "Data to collect:" in out and "Draft reply:" in out and "Sources:" in out
+    assert "https://help.tallyhive.example/articles/workspace-data-export" in out
+
+
+def test_ask_json_file_prints_one_answer_a_line_in_input_order(data_dir: Path, tmp_path: Path,
+                                                               capsys: pytest.CaptureFixture[str]) -> None:
+    tickets = tmp_path / "tickets.jsonl"
+    tickets.write_text(
+        json.dumps({"ticket": "How do I connect Jira?"}) + "\n\n"
+        + json.dumps({"ticket": "Where do I download my invoices?", "id": "x"}) + "\n"
+        + json.dumps("my timer stopped by itself overnight") + "\n"
+    )
+    assert main(["ask", "--json", "--data-dir", str(data_dir), "--file", str(tickets)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    answers = [json.loads(line) for line in lines]
+    assert [a["sources"][0]["article_id"] for a in answers] == [
+        "jira-integration", "invoices-and-vat", "timer-stopped-lost-time-entries"]
+    assert all(a["decision"] in ("answer", "review", "escalate") for a in answers)
+
+
+def test_bad_ticket_file_names_the_line(data_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    tickets = tmp_path / "t.jsonl"
+    tickets.write_text('{"ticket": "fine"}\n{"tiket": "typo"}\n')
+    assert main(["ask", "--data-dir", str(data_dir), "--file", str(tickets)]) == 1
+    err = capsys.readouterr().err
+    assert "line 2" in err and "t.jsonl" in err and "Traceback" not in err
+
+
+def test_ask_on_an_empty_store_says_to_ingest(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["ask", "--data-dir", str(tmp_path / "empty"), "hello"]) == 1
+    assert "kb ingest" in capsys.readouterr().err
+
+
+def test_ingest_reports_bad_files_and_ingests_the_rest(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    kb = tmp_path / "kb"
+    kb.mkdir()
+    shutil.copy(SAMPLE_KB / "reset-your-password.md", kb)
+    (kb / "blob.md").write_bytes(b"\x00\x01\x02binary")
+    code = main(["ingest", str(kb), "--data-dir", str(tmp_path / "data"), "-q"])
+    captured = capsys.readouterr()
+    assert code == 0
+    assert "blob.md" in captured.err
+    assert "1 articles from 2 files" in captured.out and "1 errors" in captured.out
+
+
+def test_bad_setting_is_a_clear_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                      capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("KB_CONFIDENCE_LOW", "0.9")
+    monkeypatch.setenv("KB_CONFIDENCE_HIGH", "0.5")
+    assert main(["ask", "--data-dir", str(tmp_path), "hello"]) == 1
+    err = capsys.readouterr().err
+    assert "KB_CONFIDENCE_LOW must not exceed KB_CONFIDENCE_HIGH" in err and "Traceback" not in err
+
+
+def test_installed_kb_script_runs(data_dir: Path) -> None:
+    kb = Path(sys.executable).parent / "kb"
+    result = subprocess.run([str(kb), "ask", "--json", "--data-dir", str(data_dir), "How do I reset my password?"],
+                            capture_output=True, text=True, timeout=120, check=False)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["sources"][0]["article_id"] == "reset-your-password"
