@@ -24,3 +24,113 @@ REQUIRED_NONE = "Nothing more to collect."
 DRAFT_HEADING = "Draft reply"
 SOURCES_HEADING = "Sources"
 DEGRADED_NOTE = "Degraded: {reasons}"
+
+# --- Slack -----------------------------------------------------------------------------------
+SLACK_WORKING = "⏳ Looking through the knowledge base…"
+SLACK_BADGE = "{emoji} *{label} confidence* ({score:.2f}) · {decision}"
+SLACK_ANSWER_TEXT = "{emoji} {label} confidence ({score:.2f}): {decision}"
+SLACK_REQUIRED_ITEM = "☐ *{item}*"
+SLACK_REQUIRED_WHY = " — _{why}_"
+SLACK_HOLDING_HEADING = "Holding reply (send it while a human takes over)"
+SLACK_DRAFT_TRUNCATED = "_…the draft is longer than one Slack message allows; `kb ask` prints all of it._"
+SLACK_SOURCE_LINE = "• <{url}|{title}> · `{tier}` · {score:.2f}"
+SLACK_SOURCES_NONE = "No article matched."
+SLACK_FOOTER = "request `{request_id}` · {embedder} / {store} / {drafter} · {total_ms:.0f} ms"
+SLACK_PRIVATE_ESCALATE_HINT = "Low confidence: press *Escalate* to hand this to the escalation team."
+SLACK_SHARED_BY = "Shared by <@{user}>"
+SLACK_SEARCH_HEADING = "*Articles for* “{query}”"
+SLACK_SEARCH_TEXT = "{count} article(s) for “{query}”"
+SLACK_EMPTY_MENTION = (
+    "Paste the ticket after my name (`@kb the customer cannot reset their password`), "
+    "or mention me in the thread of a pasted ticket."
+)
+SLACK_EMPTY_MESSAGE = "That message has no text I can answer from."
+SLACK_ERROR = "⚠️ Sorry, I could not answer this: {error} (request `{request_id}`)."
+SLACK_INTERNAL_ERROR = "an internal error; the logs have the details"
+SLACK_NOT_IN_CHANNEL = "I can't post in that channel yet: invite me with `/invite @kb`, then try again."
+SLACK_UNKNOWN_REQUEST = "I no longer have request `{request_id}`; ask me again."
+SLACK_FEEDBACK_THANKS = "Thanks! Your feedback on request `{request_id}` is recorded."
+SLACK_FEEDBACK_MODAL_THANKS = "Thanks, that helps us fix the knowledge base."
+
+BUTTON_HELPFUL = "👍 Helpful"
+BUTTON_NOT_HELPFUL = "👎 Not helpful"
+BUTTON_ESCALATE = "🚨 Escalate"
+BUTTON_SHARE = "Share in channel"
+BUTTON_CLAIM = "✋ Claim"
+
+SLACK_HELP = (
+    "*kb answers support tickets from the help center.*\n"
+    "• `/kb draft <ticket>`: confidence, data to collect, a draft reply and sources (only you see it; "
+    "*Share in channel* posts it)\n"
+    "• `/kb required <ticket>`: only the data to collect from the customer\n"
+    "• `/kb search <words>`: the best matching articles\n"
+    "• `/kb help`: this message\n"
+    "Slash commands don't work inside threads: there, mention *@kb* (it reads the thread's earlier "
+    "messages as the ticket) or use the message shortcut *Draft reply from KB* on the customer's message. "
+    "You can also send me a direct message."
+)
+
+FEEDBACK_MODAL_TITLE = "What was wrong?"
+FEEDBACK_MODAL_SUBMIT = "Send"
+FEEDBACK_MODAL_CLOSE = "Cancel"
+FEEDBACK_MODAL_INTRO = "Tell us what was wrong with the answer to request `{request_id}`."
+FEEDBACK_MODAL_PROBLEMS = "Problems"
+FEEDBACK_MODAL_COMMENT = "Details"
+FEEDBACK_PROBLEMS = {
+    "wrong_sources": "Wrong or outdated articles",
+    "wrong_data": "Asks for the wrong data",
+    "bad_draft": "The draft is wrong or unclear",
+    "should_escalate": "It should have escalated",
+}
+
+ESCALATION_HEADER = "🚨 Escalation: the KB could not answer confidently"
+ESCALATION_INTRO = "{mention} a ticket needs a human."
+ESCALATION_INTRO_NOBODY = "A ticket needs a human."
+ESCALATION_TICKET = "*Ticket*\n{summary}"
+ESCALATION_FROM_THREAD = "*From* <@{user}> in <#{channel}> · {trigger} · <{permalink}|open the thread>"
+ESCALATION_FROM_PRIVATE = "*From* <@{user}> (asked privately) · {trigger} · reply to them directly"
+ESCALATION_TRIGGER_AUTO = "low confidence"
+ESCALATION_TRIGGER_BUTTON = "escalated by <@{user}>"
+ESCALATION_CONFIDENCE = "*What the KB had*: {badge}\n{reasons}"
+ESCALATION_SOURCES = "*Sources tried*\n{sources}"
+ESCALATION_MISSING = "*Missing data*\n{items}"
+ESCALATION_TEXT = "Escalation: a ticket from <@{user}> needs a human (request {request_id})"
+ESCALATION_CLAIMED = "✋ Claimed by <@{user}>"
+ESCALATION_ALREADY_CLAIMED = "Already claimed by <@{user}>."
+ESCALATION_ALREADY = "This request was already escalated."
+THREAD_ESCALATED = "🚨 Escalated to {who} in <#{channel}>."
+THREAD_ESCALATED_NOBODY = "the escalation team"
+THREAD_ESCALATION_OFF = (
+    "🚨 This needs a human, but no escalation channel is configured (KB_ESCALATION_CHANNEL), "
+    "so nobody was notified: please escalate it by hand."
+)
+THREAD_CLAIMED = "✋ <@{user}> took this escalation."
+
+HOME_TITLE = "kb: answers from the help center"
+HOME_USAGE = (
+    "*How to use me*\n"
+    "• In a channel: `@kb <ticket text>`, or mention me in the thread of a pasted ticket\n"
+    "• On any message: ⋯ → *Draft reply from KB*\n"
+    "• Privately: `/kb draft|required|search <text>` or a direct message here\n"
+    "Every answer shows a confidence badge, the data to collect, a draft reply and its sources. "
+    "👍 / 👎 tell us how it went; *Escalate* hands the ticket to the escalation team."
+)
+HOME_STATS_HEADING = "*Last {days} days*"
+HOME_STATS = (
+    "Answers: {answers} (🟢 {high} · 🟡 {medium} · 🔴 {low})\n"
+    "Escalations: {escalations} ({claimed} claimed)\n"
+    "Feedback: 👍 {helpful} · 👎 {not_helpful}"
+)
+
+# --- feedback report (`kb feedback`) --------------------------------------------------------
+FEEDBACK_REPORT_TITLE = "Slack answers and feedback, last {days} days ({since} to now)"
+FEEDBACK_REPORT_EMPTY = "No answers recorded in {path} yet."
+
+# --- Slack in the server log -----------------------------------------------------------------
+SLACK_OFF_LOG = "Slack is off: set SLACK_BOT_TOKEN (and SLACK_APP_TOKEN or SLACK_SIGNING_SECRET) to turn it on"
+SLACK_SOCKET_LOG = "Slack: Socket Mode connected (Web API %s)"
+SLACK_HTTP_LOG = "Slack: HTTP mode, events, commands and interactivity at POST %s"
+SLACK_NEEDS_SECRET = (
+    "SLACK_BOT_TOKEN is set but neither SLACK_APP_TOKEN (Socket Mode) nor SLACK_SIGNING_SECRET (HTTP mode at "
+    "/slack/events) is: set one of them"
+)

@@ -1,0 +1,223 @@
+"""Slack listeners, grouped by door: each `register_*` adds its handlers to an AsyncApp.
+
+    app = AsyncApp(...)
+    register(app, deps)     # mentions, DMs, /kb, the shortcut, buttons, the modal, App Home
+
+Every handler acknowledges first (Slack allows 3 s), then works: a placeholder in the thread that
+is updated in place, or an ephemeral "working" note replaced through the response_url.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+from slack_bolt.async_app import AsyncApp
+from slack_bolt.context.ack.async_ack import AsyncAck
+from slack_bolt.context.async_context import AsyncBoltContext
+from slack_bolt.context.respond.async_respond import AsyncRespond
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot import messages
+from bot.slack import blocks as kb_blocks
+from bot.slack.answering import (
+    answer_in_thread,
+    answer_privately,
+    message_text,
+    plain_text,
+    thread_context,
+    ticket_text,
+)
+from bot.slack.deps import SlackDeps
+from bot.slack.escalation import claim, escalate
+
+log = logging.getLogger(__name__)
+
+Body = dict[str, Any]
+NOT_IN_CHANNEL = ("not_in_channel", "channel_not_found", "is_archived")
+
+
+def register(app: AsyncApp, deps: SlackDeps) -> None:
+    register_events(app, deps)
+    register_commands(app, deps)
+    register_shortcuts(app, deps)
+    register_actions(app, deps)
+    register_home(app, deps)
+
+
+async def _earlier(deps: SlackDeps, client: AsyncWebClient, context: AsyncBoltContext, event: Body) -> list[str]:
+    """The thread's earlier messages when `event` is a reply in a thread; [] otherwise or on error."""
+    thread_ts = event.get("thread_ts")
+    if not thread_ts or thread_ts == event["ts"]:
+        return []
+    try:
+        return await thread_context(client, channel=event["channel"], thread_ts=thread_ts, before_ts=event["ts"],
+                                    bot_user_id=context.bot_user_id, bot_id=context.bot_id)
+    except SlackApiError as exc:
+        log.warning("conversations.replies failed in %s: %s", event["channel"], exc.response.get("error"))
+        return []
+
+
+# --- events: @kb in channels and threads, direct messages ---------------------------------------
+def register_events(app: AsyncApp, deps: SlackDeps) -> None:
+    @app.event("app_mention")
+    async def on_mention(ack: AsyncAck, event: Body, context: AsyncBoltContext, client: AsyncWebClient) -> None:
+        await ack()
+        if event.get("bot_id") or not event.get("user"):
+            return  # other bots (our own are dropped by Bolt's IgnoringSelfEvents)
+        channel, ts = event["channel"], event["ts"]
+        thread_ts = event.get("thread_ts") or ts
+        current = plain_text(event.get("text", ""), bot_user_id=context.bot_user_id)
+        text = ticket_text(await _earlier(deps, client, context, event), current)
+        if not text:
+            await client.chat_postMessage(channel=channel, thread_ts=thread_ts, text=messages.SLACK_EMPTY_MENTION)
+            return
+        await answer_in_thread(deps, client, channel=channel, thread_ts=thread_ts, user=event["user"], text=text,
+                               door="mention")
+
+    @app.event("message")
+    async def on_message(ack: AsyncAck, event: Body, context: AsyncBoltContext, client: AsyncWebClient) -> None:
+        await ack()
+        if event.get("channel_type") != "im" or event.get("subtype") or event.get("bot_id") or not event.get("user"):
+            return  # edits, joins, bots' messages; channel messages reach us as app_mention
+        current = plain_text(event.get("text", ""), bot_user_id=context.bot_user_id)
+        text = ticket_text(await _earlier(deps, client, context, event), current)
+        if not text:
+            return
+        await answer_in_thread(deps, client, channel=event["channel"], thread_ts=event.get("thread_ts"),
+                               user=event["user"], text=text, door="dm")
+
+
+# --- /kb draft | required | search | help ------------------------------------------------------
+def register_commands(app: AsyncApp, deps: SlackDeps) -> None:
+    @app.command("/kb")
+    async def on_kb(ack: AsyncAck, command: Body, respond: AsyncRespond) -> None:
+        text = (command.get("text") or "").strip()
+        sub, _, rest = text.partition(" ")
+        sub = sub.lower()
+        if sub not in ("draft", "required", "search", "help"):
+            sub, rest = "draft", text  # `/kb <ticket>` drafts
+        rest = rest.strip()
+        if sub == "help" or not rest:
+            await ack(text=messages.SLACK_HELP, blocks=kb_blocks.help_blocks())
+            return
+        await ack(text=messages.SLACK_WORKING)
+        if sub == "search":
+            sources = await deps.engine.search(rest, top_k=deps.settings.kb_top_k)
+            await respond(text=kb_blocks.search_text(rest, sources),
+                          blocks=kb_blocks.to_dicts(kb_blocks.search_blocks(rest, sources)),
+                          response_type="ephemeral", replace_original=True)
+            return
+        await answer_privately(deps, respond, channel=command["channel_id"], user=command["user_id"], text=rest,
+                               view=sub)
+
+
+# --- message shortcut "Draft reply from KB" -----------------------------------------------------
+def register_shortcuts(app: AsyncApp, deps: SlackDeps) -> None:
+    @app.message_shortcut(kb_blocks.SHORTCUT_DRAFT)
+    async def on_draft_shortcut(ack: AsyncAck, shortcut: Body, context: AsyncBoltContext, client: AsyncWebClient,
+                                respond: AsyncRespond) -> None:
+        await ack()
+        message = shortcut["message"]
+        text = message_text(message, bot_user_id=context.bot_user_id)
+        if not text:
+            await respond(text=messages.SLACK_EMPTY_MESSAGE, response_type="ephemeral", replace_original=False)
+            return
+        try:
+            await answer_in_thread(deps, client, channel=shortcut["channel"]["id"],
+                                   thread_ts=message.get("thread_ts") or message["ts"], user=shortcut["user"]["id"],
+                                   text=text, door="shortcut")
+        except SlackApiError as exc:
+            if exc.response.get("error") not in NOT_IN_CHANNEL:
+                raise
+            await respond(text=messages.SLACK_NOT_IN_CHANNEL, response_type="ephemeral", replace_original=False)
+
+
+# --- buttons and the feedback modal --------------------------------------------------------------
+def _value(body: Body) -> str:
+    return str(body["actions"][0]["value"])
+
+
+async def _tell(respond: AsyncRespond, text: str) -> None:
+    await respond(text=text, response_type="ephemeral", replace_original=False)
+
+
+def register_actions(app: AsyncApp, deps: SlackDeps) -> None:
+    store = deps.store
+
+    @app.action(kb_blocks.ACTION_HELPFUL)
+    async def on_helpful(ack: AsyncAck, body: Body, respond: AsyncRespond) -> None:
+        await ack()
+        request_id = _value(body)
+        store.add_feedback(request_id, user=body["user"]["id"], verdict="helpful")
+        await _tell(respond, messages.SLACK_FEEDBACK_THANKS.format(request_id=request_id))
+
+    @app.action(kb_blocks.ACTION_NOT_HELPFUL)
+    async def on_not_helpful(ack: AsyncAck, body: Body, client: AsyncWebClient) -> None:
+        await ack()
+        request_id = _value(body)
+        feedback_id = store.add_feedback(request_id, user=body["user"]["id"], verdict="not_helpful")
+        meta = json.dumps({"request_id": request_id, "feedback_id": feedback_id})
+        await client.views_open(trigger_id=body["trigger_id"], view=kb_blocks.feedback_modal(request_id, meta))
+
+    @app.view(kb_blocks.FEEDBACK_MODAL)
+    async def on_feedback_modal(ack: AsyncAck, body: Body, view: Body) -> None:
+        await ack()
+        meta = json.loads(view.get("private_metadata") or "{}")
+        values = view.get("state", {}).get("values", {})
+        picked = values.get(kb_blocks.INPUT_PROBLEMS, {}).get(kb_blocks.INPUT_PROBLEMS, {}).get("selected_options")
+        comment = values.get(kb_blocks.INPUT_COMMENT, {}).get(kb_blocks.INPUT_COMMENT, {}).get("value") or ""
+        problems = [o["value"] for o in picked or []]
+        if not store.add_comment(int(meta.get("feedback_id", 0)), user=body["user"]["id"], problems=problems,
+                                 comment=comment.strip()):
+            log.warning("feedback modal for request_id=%s matched no feedback row", meta.get("request_id"))
+
+    @app.action(kb_blocks.ACTION_ESCALATE)
+    async def on_escalate(ack: AsyncAck, body: Body, client: AsyncWebClient, respond: AsyncRespond) -> None:
+        await ack()
+        request_id = _value(body)
+        record = store.answer(request_id)
+        if record is None:
+            await _tell(respond, messages.SLACK_UNKNOWN_REQUEST.format(request_id=request_id))
+            return
+        note = await escalate(deps, client, record, trigger="button", by_user=body["user"]["id"])
+        if note:
+            await _tell(respond, note)
+
+    @app.action(kb_blocks.ACTION_SHARE)
+    async def on_share(ack: AsyncAck, body: Body, respond: AsyncRespond) -> None:
+        await ack()
+        request_id = _value(body)
+        record = store.answer(request_id)
+        if record is None:
+            await _tell(respond, messages.SLACK_UNKNOWN_REQUEST.format(request_id=request_id))
+            return
+        shared = kb_blocks.answer_blocks(record.answer, view=record.view, shared_by=body["user"]["id"])
+        await respond(text=kb_blocks.answer_text(record.answer), blocks=kb_blocks.to_dicts(shared),
+                      response_type="in_channel", replace_original=False)
+        await respond(delete_original=True)
+
+    @app.action(kb_blocks.ACTION_CLAIM)
+    async def on_claim(ack: AsyncAck, body: Body, client: AsyncWebClient, respond: AsyncRespond) -> None:
+        await ack()
+        container = body.get("container") or {}
+        note = await claim(
+            deps, client, escalation_id=int(_value(body)), user=body["user"]["id"],
+            channel=container.get("channel_id") or body["channel"]["id"],
+            message_ts=container.get("message_ts") or body["message"]["ts"],
+            blocks=(body.get("message") or {}).get("blocks") or [],
+        )
+        if note:
+            await _tell(respond, note)
+
+
+# --- App Home ----------------------------------------------------------------------------------
+def register_home(app: AsyncApp, deps: SlackDeps) -> None:
+    @app.event("app_home_opened")
+    async def on_home(ack: AsyncAck, event: Body, client: AsyncWebClient) -> None:
+        await ack()
+        if event.get("tab", "home") != "home":
+            return
+        await client.views_publish(user_id=event["user"], view=kb_blocks.home_view(deps.store.stats(days=7)))
