@@ -25,6 +25,39 @@ DRAFT_HEADING = "Draft reply"
 SOURCES_HEADING = "Sources"
 DEGRADED_NOTE = "Degraded: {reasons}"
 
+# --- HTTP API (bot/http, bot/server.py) ---------------------------------------------------------
+HTTP_MISSING_API_KEY = "This route needs an API key: send it in the X-API-Key header."
+HTTP_INVALID_API_KEY = "The X-API-Key header does not match any configured key."
+HTTP_RATE_LIMITED = "Too many requests for this API key: at most {limit}. Retry in {retry_after} s."
+HTTP_BODY_TOO_LARGE = "The request body is larger than {limit} bytes (KB_MAX_BODY_BYTES)."
+HTTP_UNSUPPORTED_MEDIA_TYPE = "Send a JSON body with 'Content-Type: application/json' (UTF-8), not {content_type!r}."
+HTTP_MALFORMED_JSON = "The body is not valid UTF-8 JSON: {error}"
+HTTP_INVALID_FIELDS = "Invalid request: {summary}"
+HTTP_BAD_IDEMPOTENCY_KEY = "Idempotency-Key must be 1 to 255 visible ASCII characters."
+HTTP_IDEMPOTENCY_REUSED = (
+    "This Idempotency-Key was already used with a different request body or route; use a new key."
+)
+HTTP_NOT_FOUND = "No route {method} {path}; see GET /openapi.json for the routes."
+HTTP_METHOD_NOT_ALLOWED = "{method} is not allowed on {path}; allowed: {allowed}."
+HTTP_BACKEND_UNAVAILABLE = "A backend is unavailable ({backend}); try again shortly."
+HTTP_INTERNAL_ERROR = "Internal error; the server log has the details under this request_id."
+HTTP_GENERIC_ERROR = "{reason}."
+HTTP_OPEN_WARNING = (
+    "No API key configured (KB_API_KEYS): the HTTP API on {host} is open to anyone who can reach it. "
+    "That is only allowed on a loopback address."
+)
+HTTP_REFUSE_OPEN = (
+    "Refusing to serve the HTTP API on {host} without an API key: set KB_API_KEYS (comma-separated) "
+    "or listen on 127.0.0.1 (KB_HOST)."
+)
+SERVE_LISTENING = "kb-rag listening on {url} (embedder={embedder}, store={store}, drafter={drafter}; {chunks} chunks)"
+SERVE_SEEDING = "First start with an empty knowledge base: ingesting the sample KB from {path}"
+SERVE_NO_SAMPLE = "The knowledge base is empty and no sample KB was found at {path}; run `kb ingest PATH`."
+SERVE_SEEDED = "Sample KB ready: {summary}"
+SERVE_STOPPING = "Stopping: finishing in-flight requests"
+SERVE_STOPPED = "Stopped"
+SERVE_SLACK_MISSING = "SLACK_BOT_TOKEN is set but the Slack door (bot.slack.app) is not available: {error}"
+
 # --- Slack -----------------------------------------------------------------------------------
 SLACK_WORKING = "⏳ Looking through the knowledge base…"
 SLACK_BADGE = "{emoji} *{label} confidence* ({score:.2f}) · {decision}"

@@ -1,0 +1,103 @@
+"""Request and response bodies of the HTTP API that are not already engine models.
+
+The answer itself is `rag.models.Answer` (one schema for Slack, HTTP and CLI); the ticket request
+is `rag.models.Ticket` plus one rule: a ticket of only white space is not a ticket.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from rag.models import Backends, Source, Ticket
+
+NOT_BLANK = r"\S"
+
+
+class TicketRequest(Ticket):
+    """Body of `/api/v1/required-data` and `/api/v1/generate-response`."""
+
+    model_config = ConfigDict(
+        title="Ticket",
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {"ticket": "I was charged twice this month", "customer": "ana@example.com"},
+                {"ticket": "I can't log in since I enabled 2FA", "subject": "Login", "metadata": {"zendesk_id": 4711}},
+            ]
+        },
+    )
+
+    # The pattern says in the schema what the validator below checks: some visible character.
+    ticket: str = Field(min_length=1, max_length=20_000, description="The customer's message.",
+                        json_schema_extra={"pattern": NOT_BLANK})
+
+    @field_validator("ticket")
+    @classmethod
+    def _not_blank(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("the ticket is empty (only white space)")
+        return value
+
+
+class SearchRequest(BaseModel):
+    """Body of `/api/v1/search`: KB articles for a query, best first, one source per article."""
+
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{"query": "refund after cancelling", "top_k": 3}]}
+    )
+
+    query: str = Field(min_length=1, max_length=2_000, description="What to look for.",
+                       json_schema_extra={"pattern": NOT_BLANK})
+    top_k: int = Field(5, ge=1, le=50, strict=True, description="How many articles to return.")
+
+    @field_validator("query")
+    @classmethod
+    def _not_blank(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("the query is empty (only white space)")
+        return value
+
+
+class SearchResponse(BaseModel):
+    request_id: str
+    sources: list[Source]
+    backends: Backends
+    timings_ms: dict[str, float] = Field(default_factory=dict)
+
+
+class ErrorBody(BaseModel):
+    code: str = Field(description="Stable machine-readable code, e.g. invalid_fields, rate_limited.")
+    message: str = Field(description="What went wrong, for people.")
+    request_id: str = Field(description="Also in the X-Request-ID response header and the server log.")
+    details: list[dict[str, Any]] | None = Field(
+        None, description="For invalid_fields: one entry per field error (loc, msg, type)."
+    )
+
+
+class ErrorResponse(BaseModel):
+    """Every failure of every route has this shape."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {"error": {"code": "invalid_api_key", "message": "The X-API-Key header does not match any "
+                           "configured key.", "request_id": "5f0c1e2d3a4b"}}
+            ]
+        }
+    )
+
+    error: ErrorBody
+
+
+class HealthResponse(BaseModel):
+    status: Literal["ok", "degraded", "empty"] = Field(
+        description="empty: no articles ingested; degraded: a backend failed within the last minute."
+    )
+    backends: Backends
+    articles: int
+    chunks: int
+    degraded: bool
+    degraded_reasons: list[str] = Field(default_factory=list)
+    version: str
