@@ -20,7 +20,7 @@ from pathlib import Path
 from aiohttp import web
 
 from bot import messages
-from bot.http.app import build_http_app
+from bot.http.app import build_http_app, check_exposure
 from bot.logs import setup_json_logging
 from bot.render import ProgressBar
 from rag.engine import Engine
@@ -35,6 +35,7 @@ DEFAULT_SAMPLE_KB = Path(__file__).resolve().parent.parent / "examples" / "kb"
 async def serve(settings: Settings, *, ready: Callable[[str], None] | None = None) -> None:
     """Run until SIGTERM/SIGINT. `ready(url)` is called once the server listens."""
     setup_json_logging(settings.kb_log_level)
+    check_exposure(settings, warn=False)  # before any slow work: refuse an open API on a public address
     from rag.factory import build_engine
 
     engine = build_engine(settings)

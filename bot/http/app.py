@@ -37,7 +37,7 @@ from rag.engine import Engine
 from rag.errors import ConfigError
 from rag.settings import Settings
 
-__all__ = ["ENGINE", "STATE", "EngineFactory", "build_http_app", "is_loopback"]
+__all__ = ["ENGINE", "STATE", "EngineFactory", "build_http_app", "check_exposure", "is_loopback"]
 
 log = logging.getLogger(__name__)
 
@@ -53,13 +53,14 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-def check_exposure(settings: Settings) -> None:
+def check_exposure(settings: Settings, *, warn: bool = True) -> None:
     """Refuse an open API on a reachable address; warn when it is open on loopback."""
     if settings.api_keys:
         return
     if not is_loopback(settings.kb_host):
         raise ConfigError(messages.HTTP_REFUSE_OPEN.format(host=settings.kb_host or "all interfaces"))
-    log.warning(messages.HTTP_OPEN_WARNING.format(host=settings.kb_host))
+    if warn:
+        log.warning(messages.HTTP_OPEN_WARNING.format(host=settings.kb_host))
 
 
 def build_http_app(
