@@ -27,10 +27,10 @@ from rag.protocols import Embedder, VectorStore
 log = logging.getLogger(__name__)
 
 Mode = Literal["hybrid", "dense", "lexical"]
-# Reciprocal-rank fusion. With ~50 candidates a side only the first ranks carry signal, so k is
-# small; BM25 votes at half weight because dense retrieval is the stronger ranker on paraphrased
-# tickets (npm dev set: dense-only MRR 0.67, BM25-only 0.54; hybrid with these weights 0.83).
-RRF_K = 10
+# Reciprocal-rank fusion with the usual k. BM25 votes at half weight because dense retrieval is
+# the stronger ranker on paraphrased tickets (npm dev set: dense-only MRR 0.67, BM25-only 0.54).
+# An article scores by its best chunk (max pooling): summing chunks favoured long articles.
+RRF_K = 60
 WEIGHTS = {"dense": 1.0, "lexical": 0.5}
 CANDIDATES = 50
 CHUNKS_PER_ARTICLE = 3
@@ -161,8 +161,7 @@ class Retriever:
 
 
 def _article_score(best_two: list[float]) -> float:
-    # The best chunk decides; a second good chunk adds a little (agreement inside the article).
-    return best_two[0] + (0.25 * best_two[1] if len(best_two) > 1 else 0.0)
+    return best_two[0]
 
 
 def _ms(since: float) -> float:

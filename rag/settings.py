@@ -73,8 +73,8 @@ class Settings(BaseSettings):
 
     # --- retrieval and confidence ----------------------------------------------------------
     kb_top_k: int = Field(5, ge=1, le=50, description="Sources returned with an answer.")
-    kb_confidence_high: float = Field(0.50, ge=0, le=1, description="Score from which confidence is high (answer).")
-    kb_confidence_low: float = Field(0.30, ge=0, le=1, description="Score below which confidence is low (escalate).")
+    kb_confidence_high: float = Field(0.60, ge=0, le=1, description="Score from which confidence is high (answer).")
+    kb_confidence_low: float = Field(0.35, ge=0, le=1, description="Score below which confidence is low (escalate).")
 
     @model_validator(mode="after")
     def _thresholds_ordered(self) -> Settings:

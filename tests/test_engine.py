@@ -36,7 +36,12 @@ async def test_answer_has_the_design_schema(engine: Engine) -> None:
 async def test_relevant_article_is_in_the_top_five_sources(engine: Engine, row: dict) -> None:
     answer = await engine.answer(row["ticket"])
     assert set(row["relevant"]) & {s.article_id for s in answer.sources}
-    assert answer.decision in ("answer", "review")
+
+
+async def test_at_most_one_in_ten_answerable_tickets_escalates(engine: Engine) -> None:
+    answers = [await engine.answer(t["ticket"]) for t in ANSWERABLE]
+    escalated = [t["id"] for t, a in zip(ANSWERABLE, answers) if a.decision == "escalate"]
+    assert len(escalated) <= len(ANSWERABLE) // 10, escalated
 
 
 async def test_most_out_of_scope_tickets_escalate_with_a_holding_reply(engine: Engine) -> None:
