@@ -130,6 +130,13 @@ async def _bench(args: argparse.Namespace) -> int:
     return 0
 
 
+async def _feedback(args: argparse.Namespace) -> int:
+    from bot.slack.feedback import feedback_report
+
+    print(feedback_report(_settings(args), days=args.days), end="")
+    return 0
+
+
 async def _serve(args: argparse.Namespace) -> int:
     from bot.server import serve
 
@@ -168,6 +175,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tickets", help="JSONL of tickets to time (default: the KB folder's tickets.jsonl)")
     p.add_argument("--sizes", default="10000,100000", help="synthetic chunk counts for the scale test")
     p.set_defaults(run=_bench)
+
+    p = sub.add_parser("feedback", help="report the Slack answers, escalations and 👍/👎 feedback")
+    p.add_argument("--days", type=int, default=7, help="how many days back (default 7)")
+    p.add_argument("--data-dir", help="where the feedback store lives (KB_DATA_DIR)")
+    p.set_defaults(run=_feedback)
 
     p = sub.add_parser("serve", help="run the HTTP API (and the Slack bot when configured)")
     p.add_argument("--data-dir", help="where the store lives (KB_DATA_DIR)")

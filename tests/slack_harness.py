@@ -51,6 +51,28 @@ def slack_settings(data_dir: Path, fake: FakeSlack, **overrides: Any) -> Setting
     return make_settings(data_dir, **values)
 
 
+def block_text(blocks: list[dict[str, Any]]) -> str:
+    """Every text in a list of blocks (sections, context elements, buttons), one per line."""
+    out: list[str] = []
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            if isinstance(node.get("text"), str):
+                out.append(node["text"])
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for item in node:
+                walk(item)
+
+    walk(blocks)
+    return "\n".join(out)
+
+
+def buttons(blocks: list[dict[str, Any]]) -> dict[str, str]:
+    return {e["action_id"]: e["value"] for b in blocks if b["type"] == "actions" for e in b["elements"]}
+
+
 class SlackBot:
     """The server app with Slack attached, an HTTP client to it, and the fake Slack behind it."""
 

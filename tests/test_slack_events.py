@@ -20,32 +20,12 @@ from tests.slack_harness import (  # noqa: F401 (fixtures)
     SUPPORT,
     UNCOVERED,
     SlackBot,
+    block_text,
+    buttons,
     fake_slack,
     slack_bot,
     slack_overrides,
 )
-
-
-def block_text(blocks: list[dict[str, Any]]) -> str:
-    """Every text in a list of blocks (sections, context elements, buttons), one per line."""
-    out: list[str] = []
-
-    def walk(node: Any) -> None:
-        if isinstance(node, dict):
-            if isinstance(node.get("text"), str):
-                out.append(node["text"])
-            for value in node.values():
-                walk(value)
-        elif isinstance(node, list):
-            for item in node:
-                walk(item)
-
-    walk(blocks)
-    return "\n".join(out)
-
-
-def buttons(blocks: list[dict[str, Any]]) -> dict[str, str]:
-    return {e["action_id"]: e["value"] for b in blocks if b["type"] == "actions" for e in b["elements"]}
 
 
 async def test_mention_answers_in_the_thread_placeholder_first_then_updated(slack_bot: SlackBot, engine: Engine) -> None:

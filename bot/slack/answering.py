@@ -126,11 +126,11 @@ async def answer_in_thread(
             log.warning("slack %s request_id=%s failed: %s", door, request_id, exc)
             return None
         raise
-    await client.chat_update(channel=channel, ts=ts, text=answer_text(answer),
-                             blocks=to_dicts(answer_blocks(answer, escalate_hint=door not in LINKABLE_DOORS)))
     record = AnswerRecord(answer=answer, ticket=text, user=user, door=door, channel=channel,
                           thread_ts=thread_ts, message_ts=ts)
-    deps.store.record_answer(record)
+    deps.store.record_answer(record)  # before the buttons show: a quick click must find it
+    await client.chat_update(channel=channel, ts=ts, text=answer_text(answer),
+                             blocks=to_dicts(answer_blocks(answer, escalate_hint=door not in LINKABLE_DOORS)))
     log.info("slack answer door=%s request_id=%s channel=%s decision=%s elapsed_ms=%.0f", door, request_id, channel,
              answer.decision, (time.perf_counter() - started) * 1000)
     if answer.decision == "escalate" and door in LINKABLE_DOORS:

@@ -11,6 +11,7 @@ are split over several sections and cut with a note when they would not fit). Us
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Sequence
 
 from slack_sdk.models.blocks import (
@@ -65,22 +66,21 @@ def split_text(text: str, limit: int = MAX_SECTION) -> list[str]:
             pieces[-1] += unit
         else:
             pieces.append(unit)
-    return [p.strip("\n") for p in pieces if p.strip()]
+    return [p.strip("\n").rstrip() for p in pieces if p.strip()]
 
 
 def _units(text: str, limit: int) -> Iterable[str]:
-    for para in text.split("\n\n"):
-        para += "\n\n"
+    """Paragraphs, else lines, else words, else hard cuts; separators stay attached, so the units
+    join back to exactly `text`."""
+    for para in re.split(r"(?<=\n\n)", text):
         if len(para) <= limit:
             yield para
             continue
-        for line in para.split("\n"):
-            line += "\n"
+        for line in re.split(r"(?<=\n)", para):
             if len(line) <= limit:
                 yield line
                 continue
-            for word in line.split(" "):
-                word += " "
+            for word in re.split(r"(?<= )", line):
                 while len(word) > limit:  # one enormous "word" (a URL, a base64 blob)
                     cut = _safe_cut(word, limit)
                     yield word[:cut]
