@@ -175,6 +175,13 @@ async def test_invalid_search_is_422(client: TestClient[Any, Any], body: Any) ->
     await error_of(await client.post("/api/v1/search", data=json.dumps(body), headers=AUTH), 422, "invalid_fields")
 
 
+async def test_top_k_accepts_a_whole_float_as_json_schema_does(client: TestClient[Any, Any]) -> None:
+    resp = await client.post("/api/v1/search", data=b'{"query": "invoice", "top_k": 3.0}', headers=AUTH)
+    assert resp.status == 200 and len((await resp.json())["sources"]) == 3
+    await error_of(await client.post("/api/v1/search", data=b'{"query": "invoice", "top_k": 3.5}', headers=AUTH),
+                   422, "invalid_fields")
+
+
 @pytest.mark.parametrize(
     "raw", [b'{"ticket": "caf\xe9"}', b'{"ticket": "a\\ud800b"}', b'{"ticket": ', b"", b"{'ticket': 'x'}", b"\xff\xfe"]
 )

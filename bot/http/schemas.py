@@ -59,6 +59,14 @@ class SearchRequest(BaseModel):
             raise ValueError("the query is empty (only white space)")
         return value
 
+    @field_validator("top_k", mode="before")
+    @classmethod
+    def _whole_number(cls, value: object) -> object:
+        # JSON Schema's integer includes 3.0; strings and booleans stay errors (strict int).
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
+        return value
+
 
 class SearchResponse(BaseModel):
     request_id: str
