@@ -11,6 +11,7 @@ import asyncio
 import random
 import time
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 import pytest
 
@@ -215,3 +216,27 @@ def test_retry_after_parsing() -> None:
     assert retry_after_seconds({"retry-after-ms": "1500", "retry-after": "9"}) == 1.5
     assert retry_after_seconds({"Retry-After": "Wed, 21 Oct 2015 07:28:00 GMT"}) == 0.0  # in the past
     assert retry_after_seconds({"Retry-After": "soon"}) is None and retry_after_seconds(None) is None
+
+
+async def test_the_http_api_answers_200_degraded_and_health_says_so(
+    prod: Production, aiohttp_client: Callable[..., Awaitable[Any]]  # noqa: F811
+) -> None:
+    from bot.http.app import build_http_app
+
+    settings = prod.settings(kb_timeout_s=1.0, kb_api_keys="k-test")
+    engine = prod.engine(kb_timeout_s=1.0)
+    client = await aiohttp_client(build_http_app(engine, settings))
+    headers = {"X-API-Key": "k-test"}
+    await prod.openai.shutdown()
+    await prod.pinecone.shutdown()
+
+    for path in ("/api/v1/generate-response", "/api/v1/required-data"):
+        response = await client.post(path, json={"ticket": TICKET}, headers=headers)
+        assert response.status == 200
+        body = await response.json()
+        assert body["degraded"] is True and body["draft"] and body["sources"]
+    search = await client.post("/api/v1/search", json={"query": "refund double charge"}, headers=headers)
+    assert search.status == 200 and (await search.json())["sources"]
+    health = await (await client.get("/health")).json()
+    assert health["status"] == "degraded"
+    assert health["degraded_reasons"] == [EMBEDDINGS_DOWN, DRAFTER_DOWN]
