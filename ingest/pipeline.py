@@ -123,9 +123,11 @@ async def ingest(
 
     for article, chunks in plans:
         matrix = np.stack([vectors[c.content_hash] for c in chunks]) if chunks else np.zeros((0, 0), np.float32)
-        dropped = catalog.replace_article(_row(article), chunks, matrix)
+        # Vector store first: if a remote store (Pinecone) fails, the catalog still has the old
+        # content hash, so the next ingest sees the article as changed and sends it again.
         if chunks:
             await engine.store.upsert([c.id for c in chunks], matrix, chunks)
+        dropped = catalog.replace_article(_row(article), chunks, matrix)
         if dropped:
             await engine.store.delete(dropped)
     for article_id in doomed:
