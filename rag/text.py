@@ -20,7 +20,7 @@ STOPWORDS = frozenset(
 _WORD = re.compile(r"[a-z0-9]+(?:'[a-z]+)?")
 _LINK = re.compile(r"!?\[([^\]]*)\]\(([^)]*)\)")
 _REF_LINK = re.compile(r"\[([^\]]+)\]\[[^\]]*\]")
-_EMPHASIS = re.compile(r"(\*\*|__|\*|`)")
+_EMPHASIS = re.compile(r"(\*\*|__|\*|`|(?<!\w)_(?=\S)|(?<=\S)_(?!\w))")
 _ADMONITION = re.compile(r"^\s*>\s*(\[!(\w+)\]|\*\*(\w+):?\*\*:?)\s*", re.IGNORECASE)
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"“(])")
 

@@ -17,8 +17,10 @@ from dataclasses import dataclass
 from rag.models import Draft, Hit, RequiredItem, Ticket, Tier
 from rag.text import content_words, plain, sentences
 
-MAX_SENTENCES = 4
+MAX_ARTICLES = 3  # sentences come from the best three articles only
+MAX_SENTENCES = 5
 MAX_STEPS = 8
+MAX_WARNINGS = 2
 MAX_LINKS = 3
 _STEP = re.compile(r"^\s*(\d+[.)]|[-*+])\s+")
 _NUMBERED = re.compile(r"^\s*\d+[.)]\s+")
@@ -77,39 +79,46 @@ class ExtractiveDrafter:
             return Draft(text="\n".join(parts), cited_chunk_ids=[])
 
         asked = content_words(ticket.text())
-        top_article = evidence[0].chunk.article_id
+        articles = list(dict.fromkeys(h.chunk.article_id for h in evidence))[:MAX_ARTICLES]
+        pool = [h for h in evidence if h.chunk.article_id in articles]
         candidates: list[_Candidate] = []
-        steps: list[str] = []
+        best_steps: tuple[float, Hit, list[str]] | None = None
         warnings: list[str] = []
         cited: list[str] = []
-        for rank, hit in enumerate(evidence):
+        for rank, hit in enumerate(pool):
             prose, chunk_steps = _lines(hit)
-            on_top = hit.chunk.article_id == top_article
-            if on_top and chunk_steps and not steps and _overlap(asked, " ".join(chunk_steps)) > 0:
-                steps = chunk_steps[:MAX_STEPS]
-                cited.append(hit.chunk.id)
+            prior = 0.5 * (1 - rank / len(pool))  # better evidence first when overlap ties
+            # A section whose heading names the ticket's topic ("Using a recovery code") is the one.
+            heading = _overlap(asked, hit.chunk.heading_path)
+            if chunk_steps:
+                fit = _overlap(asked, " ".join(chunk_steps)) + 2 * heading + prior
+                if fit > 1 and (best_steps is None or fit > best_steps[0]):
+                    best_steps = (fit, hit, chunk_steps[:MAX_STEPS])
             for sentence in prose:
                 overlap = _overlap(asked, sentence)
-                if on_top and hit.chunk.tier is Tier.CRITICAL and _is_warning(sentence) and overlap > 0:
+                if hit.chunk.article_id == articles[0] and hit.chunk.tier is Tier.CRITICAL and overlap > 0 and _is_warning(sentence):
                     warnings.append(sentence)
-                # Overlap decides; earlier (better) evidence breaks ties.
-                candidates.append(_Candidate(sentence, hit, overlap - 0.05 * rank, len(candidates)))
+                elif overlap > 0:
+                    candidates.append(_Candidate(sentence, hit, overlap + 0.5 * heading + prior, len(candidates)))
 
-        chosen = [c for c in sorted(candidates, key=lambda c: -c.score)[:MAX_SENTENCES] if c.score > 0]
-        if not chosen and candidates:
-            chosen = candidates[:2]
+        chosen = sorted(candidates, key=lambda c: -c.score)[:MAX_SENTENCES]
+        if not chosen:
+            chosen = [_Candidate(s, pool[0], 0, n) for n, s in enumerate(_lines(pool[0])[0][:2])]
         chosen.sort(key=lambda c: c.order)
+        steps: list[str] = []
+        if best_steps is not None:
+            steps = best_steps[2]
+            cited.append(best_steps[1].chunk.id)
         parts.append("Thanks for reaching out. Here is what our help center says about this:")
         parts.append("")
         for c in chosen:
-            if c.text not in warnings:
-                parts.append(c.text)
+            parts.append(c.text)
             if c.chunk.chunk.id not in cited:
                 cited.append(c.chunk.chunk.id)
         if steps:
             parts += ["", "Here are the steps:"]
             parts += [f"{n}. {step}" for n, step in enumerate(steps, 1)]
-        for warning in dict.fromkeys(warnings):
+        for warning in list(dict.fromkeys(warnings))[:MAX_WARNINGS]:
             parts += ["", f"Please note: {warning}"]
         parts += _ask(required)
         parts += ["", "You can find more details here:"]
