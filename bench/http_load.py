@@ -18,7 +18,6 @@ import json
 import os
 import shutil
 import socket
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -74,7 +73,7 @@ async def hammer(url: str, name: str, *, method: str, bodies: list[bytes] | None
                 async with session.request(method, url, data=body, headers=headers) as resp:
                     await resp.read()
                     status = resp.status
-            except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+            except (TimeoutError, aiohttp.ClientError) as exc:
                 run.errors[type(exc).__name__] = run.errors.get(type(exc).__name__, 0) + 1
                 continue
             if status == 200:

@@ -163,7 +163,7 @@ async def test_invalid_tickets_are_422_naming_the_field(
 ) -> None:
     resp = await client.post("/api/v1/generate-response", data=json.dumps(body), headers=AUTH)
     error = await error_of(resp, 422, "invalid_fields")
-    assert [".".join(map(str, d["loc"])) for d in error["details"]][0] == field
+    assert ".".join(map(str, error["details"][0]["loc"])) == field
     assert all(set(d) == {"loc", "msg", "type"} for d in error["details"])
 
 
@@ -383,9 +383,9 @@ async def test_access_log_is_json_with_request_fields_and_no_ticket_text(client:
 def _sample(text: str, name: str, **labels: str) -> float:
     total = 0.0
     for line in text.splitlines():
-        if line.startswith(name) and all(f'{k}="{v}"' in line for k, v in labels.items()):
-            if line[len(name)] in "{ ":
-                total += float(line.rsplit(" ", 1)[1])
+        matches = line.startswith(name) and line[len(name)] in "{ "
+        if matches and all(f'{k}="{v}"' in line for k, v in labels.items()):
+            total += float(line.rsplit(" ", 1)[1])
     return total
 
 

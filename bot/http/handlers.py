@@ -9,7 +9,7 @@
 from __future__ import annotations
 
 import time
-from typing import TypeVar
+from typing import Literal, TypeVar
 
 from aiohttp import web
 from pydantic import BaseModel, ValidationError
@@ -17,7 +17,12 @@ from pydantic import BaseModel, ValidationError
 from bot import messages
 from bot.http.errors import ApiError
 from bot.http.metrics import CONTENT_TYPE
-from bot.http.schemas import HealthResponse, SearchRequest, SearchResponse, TicketRequest
+from bot.http.schemas import (
+    HealthResponse,
+    SearchRequest,
+    SearchResponse,
+    TicketRequest,
+)
 from bot.http.state import ENGINE, LOG_FIELDS, REQUEST_ID, STATE
 
 Model = TypeVar("Model", bound=BaseModel)
@@ -80,7 +85,7 @@ async def health(request: web.Request) -> web.Response:
     state = request.app[STATE]
     info = engine.health()
     reasons = state.degraded()
-    status = "empty" if not info["chunks"] else ("degraded" if reasons else "ok")
+    status: Literal["ok", "degraded", "empty"] = "empty" if not info["chunks"] else ("degraded" if reasons else "ok")
     return json_bytes(HealthResponse(status=status, backends=engine.backends, articles=info["articles"],
                                      chunks=info["chunks"], degraded=bool(reasons), degraded_reasons=reasons,
                                      version=state.version))

@@ -13,7 +13,13 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from bot.http.schemas import ErrorResponse, HealthResponse, SearchRequest, SearchResponse, TicketRequest
+from bot.http.schemas import (
+    ErrorResponse,
+    HealthResponse,
+    SearchRequest,
+    SearchResponse,
+    TicketRequest,
+)
 from rag.models import Answer, Backends, Confidence, RequiredItem, Source, Tier
 
 _BACKENDS = Backends(embedder="local-minilm", store="sqlite", drafter="extractive")
@@ -82,7 +88,7 @@ def build_openapi(*, secured: bool, version: str) -> dict[str, Any]:
 
     api_errors = ("400", "401", "403", "413", "415", "422", "429", "500", "503") if secured else (
         "400", "413", "415", "422", "429", "500", "503")
-    security = [{"ApiKeyAuth": []}] if secured else []
+    security: list[dict[str, list[str]]] = [{"ApiKeyAuth": []}] if secured else []
     idempotency = {
         "name": "Idempotency-Key", "in": "header", "required": False,
         "description": "Same key and same body within KB_IDEMPOTENCY_TTL_S return the stored response.",
