@@ -107,10 +107,10 @@ class Redactor:
                     taken.append((start, end, kind if valid(match.group(group)) else None))
         out: list[str] = []
         cursor = 0
-        for start, end, kind in sorted(taken):
-            if kind is None:
+        for start, end, found in sorted(taken, key=lambda span: span[0]):
+            if found is None:
                 continue
-            out += [text[cursor:start], self._placeholder(kind, text[start:end])]
+            out += [text[cursor:start], self._placeholder(found, text[start:end])]
             cursor = end
         out.append(text[cursor:])
         return "".join(out)

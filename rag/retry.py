@@ -89,6 +89,8 @@ async def call_with_retries(
     while True:
         tries += 1
         remaining = deadline - time.monotonic()
+        last: BaseException
+        verdict: Transient
         try:
             if remaining <= 0:
                 raise TimeoutError(f"{what}: no time left")
@@ -96,13 +98,12 @@ async def call_with_retries(
                 return await attempt()
         except TimeoutError as exc:
             # Our deadline fired, or an SDK timeout that subclasses TimeoutError (Pinecone's): transient.
-            last: BaseException = exc
-            verdict: Transient | None = Transient()
+            last, verdict = exc, Transient()
         except Exception as exc:  # the classifier decides; non-transient errors go straight up
-            verdict = classify(exc)
-            if verdict is None:
+            found = classify(exc)
+            if found is None:
                 raise
-            last = exc
+            last, verdict = exc, found
         elapsed = time.monotonic() - started
         if tries > policy.max_retries:
             raise RetriesExhausted(what, tries, elapsed, last) from last

@@ -19,6 +19,7 @@ import json
 import logging
 import time
 from collections.abc import Sequence
+from typing import Any
 
 from pydantic import BaseModel, Field, ValidationError
 
@@ -72,14 +73,12 @@ class OpenAIDrafter:
             )
         messages = draft_messages(ticket, evidence, required, escalate)
         started = time.perf_counter()
+        request: dict[str, Any] = {
+            "model": self.model, "messages": messages, "response_format": RESPONSE_FORMAT,
+            "temperature": 0.2, "max_completion_tokens": MAX_COMPLETION_TOKENS,
+        }
         response = await guarded(
-            lambda: self._client.chat.completions.create(
-                model=self.model,
-                messages=messages,  # type: ignore[arg-type]
-                response_format=RESPONSE_FORMAT,  # type: ignore[arg-type]
-                temperature=0.2,
-                max_completion_tokens=MAX_COMPLETION_TOKENS,
-            ),
+            lambda: self._client.chat.completions.create(**request),
             settings=self._settings, what="chat completion", error=DrafterError,
         )
         reply = self._parse(response)

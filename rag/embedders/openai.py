@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -93,11 +94,12 @@ class OpenAIEmbedder:
         for group in batches(prepared):
             out[group] = await self._request([prepared[i] for i in group])
         norms = np.linalg.norm(out, axis=1, keepdims=True)
-        return (out / np.clip(norms, 1e-12, None)).astype(np.float32)
+        normalised: Vectors = (out / np.clip(norms, 1e-12, None)).astype(np.float32)
+        return normalised
 
     async def _request(self, inputs: list[str]) -> Vectors:
         started = time.perf_counter()
-        extra = {"dimensions": self._request_dimensions} if self._request_dimensions else {}
+        extra: dict[str, Any] = {"dimensions": self._request_dimensions} if self._request_dimensions else {}
         response = await guarded(
             lambda: self._client.embeddings.create(model=self.model, input=inputs, **extra),
             settings=self._settings, what="embeddings", error=EmbedderError,

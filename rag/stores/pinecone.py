@@ -120,7 +120,7 @@ def _single_attempt(index: object) -> bool:
     config = getattr(http, "_config", None)
     if http is not None and getattr(http, "_client", True) is None and dataclasses.is_dataclass(config):
         try:
-            http._config = dataclasses.replace(config, retry_config=RetryConfig(max_retries=0))  # type: ignore[attr-defined, type-var]
+            http._config = dataclasses.replace(config, retry_config=RetryConfig(max_retries=0))  # type: ignore[type-var]
             return True
         except (TypeError, ValueError):
             pass
