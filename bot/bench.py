@@ -87,13 +87,20 @@ async def run_bench(kb: Path, tickets: Path | None, sizes: list[int]) -> dict[st
             await engine.close()
 
     print(f"  bare query embedding      p50 {figures['bare_query_embed_ms_p50']:7.2f} ms")
-    print(f"  engine answer             p50 {figures['answer_ms_p50']:7.2f} ms   p95 {figures['answer_ms_p95']:.2f} ms"
-          f"   ({figures['answer_ms_p50'] / figures['bare_query_embed_ms_p50']:.2f}x bare embedding)")
-    print(f"  ingest                    {figures['ingest_chunks_per_s']:7.1f} chunks/s   bare embedding "
-          f"{figures['bare_embed_chunks_per_s']:.1f} chunks/s "
-          f"({figures['ingest_chunks_per_s'] / figures['bare_embed_chunks_per_s']:.2f}x)")
-    print(f"  re-ingest, nothing changed {figures['reingest_unchanged_s']:6.3f} s   first ingest {figures['ingest_s']:.2f} s "
-          f"({figures['ingest_s'] / max(figures['reingest_unchanged_s'], 1e-9):.0f}x faster)")
+    print(
+        f"  engine answer             p50 {figures['answer_ms_p50']:7.2f} ms   p95 {figures['answer_ms_p95']:.2f} ms"
+        f"   ({figures['answer_ms_p50'] / figures['bare_query_embed_ms_p50']:.2f}x bare embedding)"
+    )
+    print(
+        f"  ingest                    {figures['ingest_chunks_per_s']:7.1f} chunks/s   bare embedding "
+        f"{figures['bare_embed_chunks_per_s']:.1f} chunks/s "
+        f"({figures['ingest_chunks_per_s'] / figures['bare_embed_chunks_per_s']:.2f}x)"
+    )
+    print(
+        f"  re-ingest, nothing changed {figures['reingest_unchanged_s']:6.3f} s   "
+        f"first ingest {figures['ingest_s']:.2f} s "
+        f"({figures['ingest_s'] / max(figures['reingest_unchanged_s'], 1e-9):.0f}x faster)"
+    )
 
     for size in sizes:
         figures[f"synthetic_{size}_answer_ms_p50"] = await _synthetic(embedder, size, texts)
@@ -103,8 +110,10 @@ async def run_bench(kb: Path, tickets: Path | None, sizes: list[int]) -> dict[st
     return figures
 
 
-_WORDS = ("account billing invoice refund password login export timesheet project client workspace "
-          "integration sync error token team member plan card payment report webhook mobile timer").split()
+_WORDS = (
+    "account billing invoice refund password login export timesheet project client workspace "
+    "integration sync error token team member plan card payment report webhook mobile timer"
+).split()
 
 
 async def _synthetic(embedder: LocalEmbedder, size: int, texts: list[str]) -> float:
@@ -118,16 +127,25 @@ async def _synthetic(embedder: LocalEmbedder, size: int, texts: list[str]) -> fl
             for a in range(size // per_article):
                 aid = f"synthetic-{a}"
                 chunks = [
-                    Chunk(id=f"{aid}#{n}", article_id=aid, title=f"Synthetic {a}", url=f"https://example.test/{aid}",
-                          heading_path=f"Section {n}", text=" ".join(pick.choices(_WORDS, k=60)),
-                          tier=Tier.MEDIUM, content_hash=f"{aid}-{n}", embedding_model=embedder.model_id)
+                    Chunk(
+                        id=f"{aid}#{n}",
+                        article_id=aid,
+                        title=f"Synthetic {a}",
+                        url=f"https://example.test/{aid}",
+                        heading_path=f"Section {n}",
+                        text=" ".join(pick.choices(_WORDS, k=60)),
+                        tier=Tier.MEDIUM,
+                        content_hash=f"{aid}-{n}",
+                        embedding_model=embedder.model_id,
+                    )
                     for n in range(per_article)
                 ]
                 vectors = rng.standard_normal((per_article, embedder.dimension)).astype(np.float32)
                 vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
                 engine.catalog.replace_article(
                     ArticleRow(id=aid, title=f"Synthetic {a}", url="", source="synthetic", content_hash=aid),
-                    chunks, vectors,
+                    chunks,
+                    vectors,
                 )
             for text in texts[:5]:
                 await engine.answer(text)

@@ -1,10 +1,10 @@
 """`kb`: the command line door.
 
-    kb ingest examples/kb --data-dir ./kb-data
-    kb ask --data-dir ./kb-data "I was charged twice this month"
-    kb ask --json --file tickets.jsonl
-    kb eval --kb examples/kb --tickets examples/kb/tickets.jsonl
-    kb serve
+kb ingest examples/kb --data-dir ./kb-data
+kb ask --data-dir ./kb-data "I was charged twice this month"
+kb ask --json --file tickets.jsonl
+kb eval --kb examples/kb --tickets examples/kb/tickets.jsonl
+kb serve
 """
 
 from __future__ import annotations
@@ -36,8 +36,11 @@ def _settings(args: argparse.Namespace) -> Settings:
 
 def _setup_logging(verbose: bool) -> None:
     # The CLI prints results on stdout; logs go to stderr and stay quiet unless asked.
-    logging.basicConfig(level="DEBUG" if verbose else "WARNING", stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level="DEBUG" if verbose else "WARNING",
+        stream=sys.stderr,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
 
 
 async def _ingest(args: argparse.Namespace) -> int:
@@ -125,8 +128,11 @@ async def _eval(args: argparse.Namespace) -> int:
 async def _bench(args: argparse.Namespace) -> int:
     from bot.bench import run_bench
 
-    await run_bench(kb=Path(args.kb), tickets=Path(args.tickets) if args.tickets else None,
-                    sizes=[int(s) for s in args.sizes.split(",") if s])
+    await run_bench(
+        kb=Path(args.kb),
+        tickets=Path(args.tickets) if args.tickets else None,
+        sizes=[int(s) for s in args.sizes.split(",") if s],
+    )
     return 0
 
 
@@ -158,7 +164,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("ask", help="answer a ticket")
     p.add_argument("text", nargs="*", help="the ticket text")
-    p.add_argument("--file", help="a JSONL file of tickets ({\"ticket\": ...} a line)")
+    p.add_argument("--file", help='a JSONL file of tickets ({"ticket": ...} a line)')
     p.add_argument("--json", action="store_true", help="print the answer JSON (one a line)")
     p.add_argument("--data-dir", help="where the store lives (KB_DATA_DIR)")
     p.set_defaults(run=_ask)

@@ -111,9 +111,16 @@ async def _run_mode(engine: Any, tickets: list[dict[str, Any]], mode: Mode) -> d
 
 
 COLUMNS = [
-    ("recall@1", "R@1"), ("recall@5", "R@5"), ("mrr", "MRR"), ("escalation_precision", "esc P"),
-    ("escalation_recall", "esc R"), ("escalated_out_of_scope", "OOS esc"), ("escalated_answerable", "ans esc"),
-    ("must_mention_found", "facts"), ("latency_ms_p50", "p50 ms"), ("latency_ms_p95", "p95 ms"),
+    ("recall@1", "R@1"),
+    ("recall@5", "R@5"),
+    ("mrr", "MRR"),
+    ("escalation_precision", "esc P"),
+    ("escalation_recall", "esc R"),
+    ("escalated_out_of_scope", "OOS esc"),
+    ("escalated_answerable", "ans esc"),
+    ("must_mention_found", "facts"),
+    ("latency_ms_p50", "p50 ms"),
+    ("latency_ms_p95", "p95 ms"),
 ]
 
 

@@ -31,7 +31,11 @@ def render_answer(answer: Answer) -> str:
         section = f" > {s.section}" if s.section else ""
         lines.append(f"  [{s.tier.value}] {s.title}{section} ({s.score:.2f})\n      {s.url}")
     b = answer.backends
-    lines += ["", f"request {answer.request_id} · {b.embedder}/{b.store}/{b.drafter} · {answer.timings_ms.get('total', 0):.1f} ms"]
+    lines += [
+        "",
+        f"request {answer.request_id} · {b.embedder}/{b.store}/{b.drafter} · "
+        f"{answer.timings_ms.get('total', 0):.1f} ms",
+    ]
     return "\n".join(lines) + "\n"
 
 

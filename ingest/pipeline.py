@@ -85,7 +85,9 @@ async def ingest(
                 summary.chunks_unchanged += len(catalog.chunk_ids(article.id))
         gone = sorted(set(known) - {a.id for a in articles})
         if gone and source in failed_roots:
-            summary.warnings.append(f"{source}: {len(gone)} article(s) kept although missing, because some files failed to load")
+            summary.warnings.append(
+                f"{source}: {len(gone)} article(s) kept although missing, because some files failed to load"
+            )
         else:
             doomed += gone
 
@@ -117,7 +119,7 @@ async def ingest(
     for start in range(0, len(missing), EMBED_BATCH):
         batch = missing[start : start + EMBED_BATCH]
         embedded = await engine.embedder.embed([texts[h] for h in batch])
-        vectors.update(zip(batch, embedded))
+        vectors.update(zip(batch, embedded, strict=True))
         if progress:
             progress(min(start + EMBED_BATCH, len(missing)), len(missing))
 
@@ -145,8 +147,13 @@ def _chunks(article: Article, model_id: str) -> list[Chunk]:
 
 def _row(article: Article) -> ArticleRow:
     return ArticleRow(
-        id=article.id, title=article.title, url=article.url, source=article.source,
-        content_hash=article.content_hash(), updated_at=article.updated_at, tags=tuple(article.tags),
+        id=article.id,
+        title=article.title,
+        url=article.url,
+        source=article.source,
+        content_hash=article.content_hash(),
+        updated_at=article.updated_at,
+        tags=tuple(article.tags),
     )
 
 

@@ -47,7 +47,7 @@ def _migration_1(db: sqlite3.Connection) -> None:
         CREATE VIRTUAL TABLE chunks_fts USING fts5(
             title, heading_path, text, content='chunks', content_rowid='rowid',
             tokenize='porter unicode61');
-        """
+        """,
     )
 
 
@@ -103,7 +103,8 @@ class Catalog:
             version = self._db.execute("PRAGMA user_version").fetchone()[0]
             if version > SCHEMA_VERSION:
                 raise StoreMismatchError(
-                    f"{self.path} has schema version {version}, newer than this kb-rag ({SCHEMA_VERSION}); upgrade kb-rag"
+                    f"{self.path} has schema version {version}, newer than this kb-rag "
+                    f"({SCHEMA_VERSION}); upgrade kb-rag"
                 )
             for number in range(version, SCHEMA_VERSION):
                 MIGRATIONS[number](self._db)
@@ -222,7 +223,12 @@ class Catalog:
         unknown = []
         with self._lock:
             for term in terms:
-                if self._db.execute("SELECT 1 FROM chunks_fts WHERE chunks_fts MATCH ? LIMIT 1", (f'"{term}"',)).fetchone() is None:
+                if (
+                    self._db.execute(
+                        "SELECT 1 FROM chunks_fts WHERE chunks_fts MATCH ? LIMIT 1", (f'"{term}"',)
+                    ).fetchone()
+                    is None
+                ):
                     unknown.append(term)
         return unknown, len(terms)
 
@@ -248,15 +254,33 @@ class Catalog:
             db.execute(
                 "INSERT OR REPLACE INTO articles(id, title, url, source, content_hash, updated_at, tags) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (article.id, article.title, article.url, article.source, article.content_hash,
-                 article.updated_at, json.dumps(list(article.tags))),
+                (
+                    article.id,
+                    article.title,
+                    article.url,
+                    article.source,
+                    article.content_hash,
+                    article.updated_at,
+                    json.dumps(list(article.tags)),
+                ),
             )
             for n, (chunk, vector) in enumerate(zip(chunks, vectors, strict=True)):
                 cur = db.execute(
                     f"INSERT INTO chunks(n, {_CHUNK_COLUMNS}, vector) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    (n, chunk.id, chunk.article_id, chunk.title, chunk.url, chunk.heading_path, chunk.text,
-                     chunk.tier.value, chunk.kind, chunk.content_hash, chunk.embedding_model,
-                     np.ascontiguousarray(vector, dtype=np.float32).tobytes()),
+                    (
+                        n,
+                        chunk.id,
+                        chunk.article_id,
+                        chunk.title,
+                        chunk.url,
+                        chunk.heading_path,
+                        chunk.text,
+                        chunk.tier.value,
+                        chunk.kind,
+                        chunk.content_hash,
+                        chunk.embedding_model,
+                        np.ascontiguousarray(vector, dtype=np.float32).tobytes(),
+                    ),
                 )
                 db.execute(
                     "INSERT INTO chunks_fts(rowid, title, heading_path, text) VALUES (?, ?, ?, ?)",
@@ -297,7 +321,14 @@ def query_terms(query: str) -> list[str]:
 def _chunk_from_row(row: tuple[object, ...]) -> Chunk:
     cid, article_id, title, url, heading, text, tier, kind, digest, model = row
     return Chunk(
-        id=str(cid), article_id=str(article_id), title=str(title), url=str(url), heading_path=str(heading),
-        text=str(text), tier=Tier(str(tier)), kind=str(kind), content_hash=str(digest), embedding_model=str(model),
+        id=str(cid),
+        article_id=str(article_id),
+        title=str(title),
+        url=str(url),
+        heading_path=str(heading),
+        text=str(text),
+        tier=Tier(str(tier)),
+        kind=str(kind),
+        content_hash=str(digest),
+        embedding_model=str(model),
     )
-

@@ -37,8 +37,8 @@ def _clamp(x: float) -> float:
 
 def assess(retrieval: Retrieval, *, high: float, low: float) -> tuple[Confidence, Decision]:
     if not retrieval.articles:
-        reasons = ["nothing in the knowledge base matched this ticket"]
-        return Confidence(score=0.0, level="low", reasons=reasons), "escalate"
+        nothing = ["nothing in the knowledge base matched this ticket"]
+        return Confidence(score=0.0, level="low", reasons=nothing), "escalate"
 
     top = retrieval.articles[0]
     title = top.best.chunk.title
@@ -46,7 +46,9 @@ def assess(retrieval: Retrieval, *, high: float, low: float) -> tuple[Confidence
 
     dense_rank = min((h.dense_rank or 99) for h in top.hits)
     lexical_rank = min((h.lexical_rank or 99) for h in top.hits)
-    agreement = 1.0 if max(dense_rank, lexical_rank) <= AGREE_WITHIN else 0.5 if min(dense_rank, lexical_rank) <= 1 else 0.0
+    agreement = (
+        1.0 if max(dense_rank, lexical_rank) <= AGREE_WITHIN else 0.5 if min(dense_rank, lexical_rank) <= 1 else 0.0
+    )
     critical = any(h.chunk.tier is Tier.CRITICAL for h in top.hits)
     checked = retrieval.checked_terms
     unknown = len(retrieval.unknown_terms) / (checked + KNOWN_PRIOR)

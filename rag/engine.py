@@ -82,9 +82,18 @@ class Engine:
             timings_ms=timings,
         )
         log.info(
-            "answer request_id=%s decision=%s confidence=%s score=%.3f sources=%d degraded=%s backends=%s/%s/%s total_ms=%.1f",
-            request_id, decision, confidence.level, confidence.score, len(answer.sources), answer.degraded,
-            backends.embedder, backends.store, backends.drafter, timings["total"],
+            "answer request_id=%s decision=%s confidence=%s score=%.3f sources=%d degraded=%s "
+            "backends=%s/%s/%s total_ms=%.1f",
+            request_id,
+            decision,
+            confidence.level,
+            confidence.score,
+            len(answer.sources),
+            answer.degraded,
+            backends.embedder,
+            backends.store,
+            backends.drafter,
+            timings["total"],
         )
         return answer
 
@@ -117,8 +126,15 @@ class Engine:
             hit = article.hits[0]
             c = hit.chunk
             out.append(
-                Source(article_id=c.article_id, chunk_id=c.id, title=c.title, url=c.url, tier=c.tier,
-                       score=round(hit.score, 3), section=c.heading_path)
+                Source(
+                    article_id=c.article_id,
+                    chunk_id=c.id,
+                    title=c.title,
+                    url=c.url,
+                    tier=c.tier,
+                    score=round(hit.score, 3),
+                    section=c.heading_path,
+                )
             )
         return out
 

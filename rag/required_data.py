@@ -35,28 +35,57 @@ ERROR_CODE = re.compile(r"\b([A-Z]{2,}-\d{2,}|E[A-Z]{3,}\b|npm ERR!|HTTP \d{3}|[
 
 ITEMS: tuple[DataItem, ...] = (
     DataItem("account e-mail address", _re(r"\b(account|registered|login|billing) e-?mail|e-?mail address"), EMAIL),
-    DataItem("username", _re(r"\busername\b|\buser name\b"),
-             _re(r"\busername\s*(is|:|=)?\s*[\"'`]?[\w.-]{3,}|\bmy (npm )?user(name)? [\"'`]?[\w.-]{3,}|\bfrom [\w.-]{3,} to [\w.-]{3,}")),
-    DataItem("organization or workspace name", _re(r"\b(organi[sz]ation|workspace|team|org) name\b"),
-             _re(r"\b(org|organi[sz]ation|workspace|team)\s+(called|named|is|:)\s*[\"'`]?[\w@.-]{3,}|\bfrom [\w.-]{3,} to [\w.-]{3,}")),
-    DataItem("invoice or receipt number", _re(r"\b(invoice|receipt|order) (number|id|#)"),
-             _re(r"\b(inv|invoice|receipt|order)[\s#:-]*[A-Z]{0,4}-?\d{3,}")),
+    DataItem(
+        "username",
+        _re(r"\busername\b|\buser name\b"),
+        _re(
+            r"\busername\s*(is|:|=)?\s*[\"'`]?[\w.-]{3,}|\bmy (npm )?user(name)? [\"'`]?[\w.-]{3,}|"
+            r"\bfrom [\w.-]{3,} to [\w.-]{3,}"
+        ),
+    ),
+    DataItem(
+        "organization or workspace name",
+        _re(r"\b(organi[sz]ation|workspace|team|org) name\b"),
+        _re(
+            r"\b(org|organi[sz]ation|workspace|team)\s+(called|named|is|:)\s*[\"'`]?[\w@.-]{3,}|"
+            r"\bfrom [\w.-]{3,} to [\w.-]{3,}"
+        ),
+    ),
+    DataItem(
+        "invoice or receipt number",
+        _re(r"\b(invoice|receipt|order) (number|id|#)"),
+        _re(r"\b(inv|invoice|receipt|order)[\s#:-]*[A-Z]{0,4}-?\d{3,}"),
+    ),
     DataItem("last 4 digits of the card", _re(r"last (4|four) digits"), _re(r"\b(ending|ends) (in|with)\s*\d{4}\b")),
-    DataItem("date and amount of the charge", _re(r"\b(date|amount) of the (charge|payment)"),
-             _re(r"[$€£]\s?\d+|\d+(\.\d\d)?\s?(usd|eur|gbp)\b")),
-    DataItem("app version", _re(r"\b(app|application|client|extension|cli) version|version number"),
-             _re(r"\bv?\d+\.\d+(\.\d+)?\b")),
-    DataItem("device model and operating system", _re(r"\bdevice (model|type)|operating system|os version"),
-             _re(r"\b(iphone|ipad|pixel|galaxy|android|ios|macos|windows|linux|ubuntu|alpine)\b")),
-    DataItem("browser and version", _re(r"\bbrowser (and|version)|which browser"),
-             _re(r"\b(chrome|firefox|safari|edge|brave|opera)\b")),
+    DataItem(
+        "date and amount of the charge",
+        _re(r"\b(date|amount) of the (charge|payment)"),
+        _re(r"[$€£]\s?\d+|\d+(\.\d\d)?\s?(usd|eur|gbp)\b"),
+    ),
+    DataItem(
+        "app version",
+        _re(r"\b(app|application|client|extension|cli) version|version number"),
+        _re(r"\bv?\d+\.\d+(\.\d+)?\b"),
+    ),
+    DataItem(
+        "device model and operating system",
+        _re(r"\bdevice (model|type)|operating system|os version"),
+        _re(r"\b(iphone|ipad|pixel|galaxy|android|ios|macos|windows|linux|ubuntu|alpine)\b"),
+    ),
+    DataItem(
+        "browser and version",
+        _re(r"\bbrowser (and|version)|which browser"),
+        _re(r"\b(chrome|firefox|safari|edge|brave|opera)\b"),
+    ),
     DataItem("exact error message or code", _re(r"\berror (message|code)s?\b"), _re(r"$^")),  # see _error_given
     DataItem("package name", _re(r"\bpackage name\b"), _re(r"@[\w-]+/[\w.-]+|\bpackage [\"'`][\w@/.-]+[\"'`]")),
 )
 
 # A sentence asks for data when it says so; a CRITICAL requirements section asks by being there.
-ASKING = _re(r"\b(you('ll| will)? need|need to (provide|include|send|have)|required|must (provide|include|have)|"
-             r"please (provide|include|send)|have (ready|on hand)|include|provide|verify|confirm|make sure)\b")
+ASKING = _re(
+    r"\b(you('ll| will)? need|need to (provide|include|send|have)|required|must (provide|include|have)|"
+    r"please (provide|include|send)|have (ready|on hand)|include|provide|verify|confirm|make sure)\b"
+)
 REPORTS_ERROR = _re(r"\b(error|fails?|failed|failing|crash(es|ed)?|broken|doesn'?t work|not working|won'?t|can'?t)\b")
 _SENTENCE = re.compile(r"(?<=[.!?])\s+|\n+")
 EVIDENCE_ARTICLES = 2

@@ -61,7 +61,9 @@ class Settings(BaseSettings):
     kb_llm_model: str = Field("gpt-4o-mini", description="Chat model of the OpenAI drafter.")
     kb_openai_embedding_model: str = Field("text-embedding-3-small", description="OpenAI embedding model.")
     kb_openai_embedding_dimensions: int | None = Field(
-        None, ge=1, description="Vector size: shortens text-embedding-3-* vectors; required for models kb-rag does not know."
+        None,
+        ge=1,
+        description="Vector size: shortens text-embedding-3-* vectors; required for models kb-rag does not know.",
     )
     kb_redact_pii: bool = Field(True, description="Replace e-mails, phones, cards, IBANs before calling OpenAI.")
     pinecone_api_key: SecretStr | None = Field(None, description="Turns on the Pinecone store.")

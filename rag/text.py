@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 
-
 # Words that carry no topic; left out of the FTS query so BM25 is not diluted by them.
 STOPWORDS = frozenset(
     """a about above after again against all am an and any are as at be because been before being below

@@ -28,19 +28,26 @@ def test_ask_prints_a_readable_answer(data_dir: Path, capsys: pytest.CaptureFixt
     assert "https://help.tallyhive.example/articles/workspace-data-export" in out
 
 
-def test_ask_json_file_prints_one_answer_a_line_in_input_order(data_dir: Path, tmp_path: Path,
-                                                               capsys: pytest.CaptureFixture[str]) -> None:
+def test_ask_json_file_prints_one_answer_a_line_in_input_order(
+    data_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     tickets = tmp_path / "tickets.jsonl"
     tickets.write_text(
-        json.dumps({"ticket": "How do I connect Jira?"}) + "\n\n"
-        + json.dumps({"ticket": "Where do I download my invoices?", "id": "x"}) + "\n"
-        + json.dumps("my timer stopped by itself overnight") + "\n"
+        json.dumps({"ticket": "How do I connect Jira?"})
+        + "\n\n"
+        + json.dumps({"ticket": "Where do I download my invoices?", "id": "x"})
+        + "\n"
+        + json.dumps("my timer stopped by itself overnight")
+        + "\n"
     )
     assert main(["ask", "--json", "--data-dir", str(data_dir), "--file", str(tickets)]) == 0
     lines = capsys.readouterr().out.splitlines()
     answers = [json.loads(line) for line in lines]
     assert [a["sources"][0]["article_id"] for a in answers] == [
-        "jira-integration", "invoices-and-vat", "timer-stopped-lost-time-entries"]
+        "jira-integration",
+        "invoices-and-vat",
+        "timer-stopped-lost-time-entries",
+    ]
     assert all(a["decision"] in ("answer", "review", "escalate") for a in answers)
 
 
@@ -69,8 +76,9 @@ def test_ingest_reports_bad_files_and_ingests_the_rest(tmp_path: Path, capsys: p
     assert "1 articles from 2 files" in captured.out and "1 errors" in captured.out
 
 
-def test_bad_setting_is_a_clear_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                      capsys: pytest.CaptureFixture[str]) -> None:
+def test_bad_setting_is_a_clear_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     monkeypatch.setenv("KB_CONFIDENCE_LOW", "0.9")
     monkeypatch.setenv("KB_CONFIDENCE_HIGH", "0.5")
     assert main(["ask", "--data-dir", str(tmp_path), "hello"]) == 1
@@ -80,7 +88,12 @@ def test_bad_setting_is_a_clear_error(tmp_path: Path, monkeypatch: pytest.Monkey
 
 def test_installed_kb_script_runs(data_dir: Path) -> None:
     kb = Path(sys.executable).parent / "kb"
-    result = subprocess.run([str(kb), "ask", "--json", "--data-dir", str(data_dir), "How do I reset my password?"],
-                            capture_output=True, text=True, timeout=120, check=False)
+    result = subprocess.run(
+        [str(kb), "ask", "--json", "--data-dir", str(data_dir), "How do I reset my password?"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["sources"][0]["article_id"] == "reset-your-password"

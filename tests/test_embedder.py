@@ -11,8 +11,13 @@ from rag.embedders.local import PACKAGED_MODEL_ID, LocalEmbedder
 
 async def test_vectors_are_normalised_and_mean_what_they_say(embedder: LocalEmbedder) -> None:
     assert embedder.model_id == PACKAGED_MODEL_ID and embedder.dimension == 384
-    v = await embedder.embed(["How do I reset my password?", "I forgot my password and can't log in",
-                              "What is your refund policy for annual plans?"])
+    v = await embedder.embed(
+        [
+            "How do I reset my password?",
+            "I forgot my password and can't log in",
+            "What is your refund policy for annual plans?",
+        ]
+    )
     assert v.shape == (3, 384) and v.dtype == np.float32
     assert np.allclose(np.linalg.norm(v, axis=1), 1.0, atol=1e-5)
     assert float(v[0] @ v[1]) > 0.6 > float(v[0] @ v[2])

@@ -96,7 +96,12 @@ class ExtractiveDrafter:
                     best_steps = (fit, hit, chunk_steps[:MAX_STEPS])
             for sentence in prose:
                 overlap = _overlap(asked, sentence)
-                if hit.chunk.article_id == articles[0] and hit.chunk.tier is Tier.CRITICAL and overlap > 0 and _is_warning(sentence):
+                if (
+                    hit.chunk.article_id == articles[0]
+                    and hit.chunk.tier is Tier.CRITICAL
+                    and overlap > 0
+                    and _is_warning(sentence)
+                ):
                     warnings.append(sentence)
                 elif overlap > 0:
                     candidates.append(_Candidate(sentence, hit, overlap + 0.5 * heading + prior, len(candidates)))
@@ -140,7 +145,9 @@ def _overlap(asked: set[str], text: str) -> float:
 
 
 def _is_warning(sentence: str) -> bool:
-    return bool(re.search(r"\b(must|cannot|can't|only|never|permanent|irreversible|will be (lost|deleted))\b", sentence, re.I))
+    return bool(
+        re.search(r"\b(must|cannot|can't|only|never|permanent|irreversible|will be (lost|deleted))\b", sentence, re.I)
+    )
 
 
 def _ask(required: Sequence[RequiredItem]) -> list[str]:

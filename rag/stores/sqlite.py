@@ -18,7 +18,6 @@ from rag.catalog import Catalog
 from rag.models import Chunk
 from rag.protocols import Vectors
 
-
 RECHECK_S = 1.0
 
 
