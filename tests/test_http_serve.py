@@ -41,6 +41,34 @@ async def read_json_lines(stream: asyncio.StreamReader, until: str, timeout: flo
                 return lines
 
 
+async def sigterm_under_load(proc: asyncio.subprocess.Process, url: str, n: int = 32) -> tuple[int, list[Any]]:
+    """Send `n` answers at once, SIGTERM once several are in flight; (in flight seen, outcomes)."""
+    body = {"ticket": "I lost my phone with the authenticator app and cannot log in"}
+    connector = aiohttp.TCPConnector(limit=0, force_close=True)
+    async with aiohttp.ClientSession(connector=connector) as session:
+
+        async def ask() -> Any:
+            try:
+                async with session.post(f"{url}/api/v1/generate-response", json=body,
+                                        headers={"X-API-Key": KEY}) as resp:
+                    payload = await resp.json()
+                    assert resp.status != 200 or payload["decision"]
+                    return resp.status
+            except (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError):
+                return "disconnected"  # not yet read by the server when it stopped accepting
+
+        tasks = [asyncio.create_task(ask()) for _ in range(n)]
+        in_flight = 0.0
+        async with asyncio.timeout(30):
+            while in_flight < 3:
+                async with session.get(f"{url}/metrics") as resp:
+                    metrics = await resp.text()
+                in_flight = next(float(line.split()[1]) for line in metrics.splitlines()
+                                 if line.startswith("kb_http_in_flight_requests "))
+        proc.send_signal(signal.SIGTERM)
+        return int(in_flight), list(await asyncio.gather(*tasks))
+
+
 def test_default_sample_kb_is_the_examples_folder() -> None:
     assert DEFAULT_SAMPLE_KB == SAMPLE_KB and any(DEFAULT_SAMPLE_KB.glob("*.md"))
 
@@ -78,12 +106,21 @@ async def test_kb_serve_seeds_an_empty_kb_answers_and_stops_on_sigterm(tmp_path:
             async with session.post(f"{url}/api/v1/generate-response", json={"ticket": "x"}) as resp:
                 assert resp.status == 401
 
-        proc.send_signal(signal.SIGTERM)
-        rest = await read_json_lines(proc.stderr, "Stopped", timeout=30)
+        # Requests in flight when SIGTERM arrives finish with their answers; then the server exits.
+        in_flight, results = await sigterm_under_load(proc, url)
+        assert in_flight >= 3
+        answered = [r for r in results if r == 200]
+        assert all(r in (200, "disconnected") for r in results), results  # never a 5xx or a cut answer
+        assert len(answered) >= in_flight - 1  # those the server was working on (minus /metrics itself)
+        stopping = await read_json_lines(proc.stderr, "Stopping", timeout=10)
+
+        rest = stopping + await read_json_lines(proc.stderr, "Stopped", timeout=30)
         assert await asyncio.wait_for(proc.wait(), 30) == 0
         access = [line for line in rest if line["logger"] == "bot.http.access"]
-        assert [(a["route"], a["status"]) for a in access] == [
+        assert [(a["route"], a["status"]) for a in access[:3]] == [
             ("/health", 200), ("/api/v1/generate-response", 200), ("/api/v1/generate-response", 401)]
+        answers_logged = [a for a in access[3:] if a["route"] == "/api/v1/generate-response"]
+        assert len(answers_logged) == len(answered) and all(a["status"] == 200 for a in answers_logged)
         assert access[1]["request_id"] == "serve-1" and access[1]["decision"] in {"answer", "review", "escalate"}
         assert "password?" not in json.dumps(rest) and KEY not in json.dumps(startup + rest)
     finally:
