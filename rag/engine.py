@@ -115,7 +115,9 @@ class Engine:
             log.warning("drafter cited chunks that were not retrieved, dropped: %s", unknown)
             draft = draft.model_copy(update={"cited_chunk_ids": [c for c in draft.cited_chunk_ids if c in known]})
         if retrieval.mode != self.retriever.mode:
-            backends = backends.model_copy(update={"embedder": f"{backends.embedder} (unavailable)"})
+            # Name the side of dense search that failed: the vector store, or else the embedder.
+            part = "store" if any(r.startswith("vector store") for r in retrieval.degraded_reasons) else "embedder"
+            backends = backends.model_copy(update={part: f"{getattr(backends, part)} (unavailable)"})
         return draft, backends, reasons
 
     @staticmethod

@@ -18,12 +18,24 @@ from typing import TypeVar
 import openai
 
 from rag.errors import BackendError
-from rag.retry import RETRYABLE_STATUS, RetriesExhausted, RetryPolicy, Transient, call_with_retries, retry_after_seconds
+from rag.retry import (
+    RETRYABLE_STATUS,
+    Breaker,
+    RetriesExhausted,
+    RetryPolicy,
+    Transient,
+    call_with_retries,
+    retry_after_seconds,
+)
 from rag.settings import Settings
 
 T = TypeVar("T")
 BACKEND = "openai"
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
+
+
+def build_breaker(settings: Settings) -> Breaker:
+    return Breaker(cooldown_s=settings.kb_timeout_s)
 
 
 def build_client(settings: Settings) -> openai.AsyncOpenAI:
@@ -47,11 +59,17 @@ def verdict(exc: BaseException) -> Transient | None:
 
 
 async def guarded(
-    attempt: Callable[[], Awaitable[T]], *, settings: Settings, what: str, error: type[BackendError]
+    attempt: Callable[[], Awaitable[T]],
+    *,
+    settings: Settings,
+    what: str,
+    error: type[BackendError],
+    breaker: Breaker | None = None,
 ) -> T:
     try:
         return await call_with_retries(
-            attempt, policy=RetryPolicy.from_settings(settings), classify=verdict, what=f"{BACKEND} {what}"
+            attempt, policy=RetryPolicy.from_settings(settings), classify=verdict, what=f"{BACKEND} {what}",
+            breaker=breaker,
         )
     except RetriesExhausted as exc:
         raise error(BACKEND, str(exc)) from exc

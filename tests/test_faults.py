@@ -16,7 +16,15 @@ from typing import Any
 import pytest
 
 from rag.models import Answer
-from rag.retry import RetriesExhausted, RetryPolicy, Transient, call_with_retries, retry_after_seconds
+from rag.retry import (
+    Breaker,
+    CircuitOpen,
+    RetriesExhausted,
+    RetryPolicy,
+    Transient,
+    call_with_retries,
+    retry_after_seconds,
+)
 from tests.fakes.faults import FaultKind
 from tests.fakes.production import Production, prod, production_kb  # noqa: F401  (fixtures)
 
@@ -66,8 +74,10 @@ async def test_each_fault_gives_a_degraded_answer(prod: Production, target: str,
     assert answer.degraded_reasons == reasons
     if DRAFTER_DOWN in reasons:
         assert answer.backends.drafter == "extractive"
-    if EMBEDDINGS_DOWN in reasons or STORE_DOWN in reasons:
-        assert answer.backends.embedder == "openai (unavailable)"
+    if EMBEDDINGS_DOWN in reasons:
+        assert answer.backends.embedder == "openai (unavailable)" and answer.backends.store == "pinecone"
+    if STORE_DOWN in reasons:
+        assert answer.backends.store == "pinecone (unavailable)" and answer.backends.embedder == "openai"
     # Bounded: one budget of KB_TIMEOUT_S per outside call, plus the local work.
     assert elapsed < 0.6 * len(reasons) + 1.0
     if fault != "refused":
@@ -128,8 +138,15 @@ async def test_backends_killed_mid_run_keep_answering_degraded_then_recover(prod
     assert all(a.draft and a.sources for a in down)
     assert down[0].sources[0].article_id == "cancel-subscription-and-refunds"
 
+    # Five failures in a row opened the breakers: the next answers do not even try (milliseconds).
     await prod.openai.start()  # same ports again
     await prod.pinecone.start()
+    seen = len(prod.openai.requests)
+    skipped, elapsed = await timed(engine.answer(tickets[2]))
+    assert skipped.degraded_reasons == [EMBEDDINGS_DOWN, DRAFTER_DOWN] and elapsed < 0.2
+    assert len(prod.openai.requests) == seen
+
+    await asyncio.sleep(1.0)  # one KB_TIMEOUT_S later a probe goes through, and it succeeds
     recovered = await engine.answer(tickets[1])
     assert not recovered.degraded and recovered.backends.model_dump() == {
         "embedder": "openai", "store": "pinecone", "drafter": "openai"}
@@ -201,6 +218,36 @@ async def test_a_hanging_attempt_is_cut_at_the_deadline() -> None:
     with pytest.raises(RetriesExhausted, match="timed out"):
         await call_with_retries(attempt, policy=RetryPolicy(max_retries=3, timeout_s=0.2), classify=flaky_verdict, what="t")
     assert time.monotonic() - started < 0.5
+
+
+async def test_the_breaker_opens_after_three_exhausted_calls_and_probes_after_the_cooldown() -> None:
+    now = [100.0]
+    breaker = Breaker(threshold=3, cooldown_s=5.0, clock=lambda: now[0])
+    policy = RetryPolicy(max_retries=0, timeout_s=1)
+    for _ in range(3):
+        attempt, _calls = failing(1)
+        with pytest.raises(RetriesExhausted):
+            await call_with_retries(attempt, policy=policy, classify=flaky_verdict, what="t", breaker=breaker)
+    attempt, calls = failing(0)
+    with pytest.raises(CircuitOpen, match="t skipped: 3 failures in a row, next try in 5.0 s"):
+        await call_with_retries(attempt, policy=policy, classify=flaky_verdict, what="t", breaker=breaker)
+    assert calls == []  # not even tried
+    now[0] += 5.0
+    assert await call_with_retries(attempt, policy=policy, classify=flaky_verdict, what="t", breaker=breaker) == "ok"
+    assert breaker.failures == 0 and not breaker.is_open
+
+
+async def test_a_failed_probe_reopens_the_breaker() -> None:
+    now = [0.0]
+    breaker = Breaker(threshold=1, cooldown_s=2.0, clock=lambda: now[0])
+    policy = RetryPolicy(max_retries=0, timeout_s=1)
+    for _ in range(2):
+        attempt, _calls = failing(1)
+        with pytest.raises(RetriesExhausted) as info:
+            await call_with_retries(attempt, policy=policy, classify=flaky_verdict, what="t", breaker=breaker)
+        assert not isinstance(info.value, CircuitOpen)
+        assert breaker.is_open
+        now[0] += 2.0
 
 
 def test_backoff_is_full_jitter_under_an_exponential_cap() -> None:

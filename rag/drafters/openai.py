@@ -25,7 +25,7 @@ from pydantic import BaseModel, Field, ValidationError
 
 from rag.errors import DrafterError
 from rag.models import Draft, Hit, RequiredItem, Ticket
-from rag.openai_client import BACKEND, build_client, guarded
+from rag.openai_client import BACKEND, build_breaker, build_client, guarded
 from rag.prompts import PROMPT_VERSION, RESPONSE_FORMAT, draft_messages
 from rag.redact import Redactor
 from rag.settings import Settings
@@ -58,6 +58,7 @@ class OpenAIDrafter:
         self._settings = settings
         self._redact = settings.kb_redact_pii
         self._client = build_client(settings)
+        self._breaker = build_breaker(settings)
 
     async def draft(
         self, ticket: Ticket, evidence: Sequence[Hit], required: Sequence[RequiredItem], escalate: bool
@@ -79,7 +80,7 @@ class OpenAIDrafter:
         }
         response = await guarded(
             lambda: self._client.chat.completions.create(**request),
-            settings=self._settings, what="chat completion", error=DrafterError,
+            settings=self._settings, what="chat completion", error=DrafterError, breaker=self._breaker,
         )
         reply = self._parse(response)
         usage = getattr(response, "usage", None)

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from rag.errors import ConfigError, EmbedderError
-from rag.openai_client import build_client, guarded
+from rag.openai_client import build_breaker, build_client, guarded
 from rag.protocols import Vectors
 from rag.redact import redact
 from rag.settings import Settings
@@ -85,6 +85,7 @@ class OpenAIEmbedder:
         self._settings = settings
         self._redact = settings.kb_redact_pii
         self._client = build_client(settings)
+        self._breaker = build_breaker(settings)
 
     async def embed(self, texts: Sequence[str]) -> Vectors:
         if not texts:
@@ -102,7 +103,7 @@ class OpenAIEmbedder:
         extra: dict[str, Any] = {"dimensions": self._request_dimensions} if self._request_dimensions else {}
         response = await guarded(
             lambda: self._client.embeddings.create(model=self.model, input=inputs, **extra),
-            settings=self._settings, what="embeddings", error=EmbedderError,
+            settings=self._settings, what="embeddings", error=EmbedderError, breaker=self._breaker,
         )
         data = getattr(response, "data", None)
         if not isinstance(data, list) or len(data) != len(inputs):

@@ -39,7 +39,15 @@ from pinecone.errors.exceptions import (
 from rag.errors import ConfigError, StoreError, StoreMismatchError
 from rag.models import Chunk
 from rag.protocols import Vectors
-from rag.retry import RETRYABLE_STATUS, RetriesExhausted, RetryPolicy, Transient, call_with_retries, retry_after_seconds
+from rag.retry import (
+    RETRYABLE_STATUS,
+    Breaker,
+    RetriesExhausted,
+    RetryPolicy,
+    Transient,
+    call_with_retries,
+    retry_after_seconds,
+)
 from rag.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -141,6 +149,7 @@ class PineconeStore:
         self.dimension: int | None = None  # the index's, learned on open
         self._settings = settings
         self._policy = RetryPolicy.from_settings(settings)
+        self._breaker = Breaker(cooldown_s=settings.kb_timeout_s)
         self._client = AsyncPinecone(
             api_key=settings.pinecone_api_key.get_secret_value(),
             host=control_host,
@@ -153,7 +162,9 @@ class PineconeStore:
     # --- the boundary ---------------------------------------------------------------------
     async def _call(self, what: str, attempt: Callable[[], Awaitable[T]]) -> T:
         try:
-            return await call_with_retries(attempt, policy=self._policy, classify=verdict, what=f"{BACKEND} {what}")
+            return await call_with_retries(
+                attempt, policy=self._policy, classify=verdict, what=f"{BACKEND} {what}", breaker=self._breaker
+            )
         except RetriesExhausted as exc:
             raise StoreError(BACKEND, str(exc)) from exc
         except ApiError as exc:
