@@ -110,6 +110,9 @@ async def run_bench(kb: Path, tickets: Path | None, sizes: list[int]) -> dict[st
     return figures
 
 
+# Synthetic text: 24 support words that occur everywhere plus a long tail of 20,000 rare words,
+# roughly the shape of a real KB's vocabulary (a few frequent terms, most terms in few chunks).
+_RARE = [f"term{i}" for i in range(20_000)]
 _WORDS = (
     "account billing invoice refund password login export timesheet project client workspace "
     "integration sync error token team member plan card payment report webhook mobile timer"

@@ -65,6 +65,8 @@ _CHUNK_COLUMNS = "id, article_id, title, url, heading_path, text, tier, kind, co
 _WORD = re.compile(r"[A-Za-z0-9][A-Za-z0-9'_-]*")
 # BM25 column weights: a match in the title or section heading says more than one in the body.
 _BM25 = "bm25(chunks_fts, 2.0, 1.5, 1.0)"
+COMMON_SHARE = 0.5
+DF_CACHE_SIZE = 100_000
 
 
 @dataclass(frozen=True)
@@ -85,6 +87,9 @@ class Catalog:
         self._db = db
         self._lock = threading.RLock()
         self._local_writes = 0  # PRAGMA data_version ignores this connection's own commits
+        self._df: dict[str, int] = {}
+        self._df_version = -1
+        self._chunk_count = 0
         self.path = path
 
     @classmethod
@@ -215,29 +220,38 @@ class Catalog:
         matrix = np.frombuffer(b"".join(blob for _, blob in rows), dtype=np.float32).reshape(len(rows), -1)
         return [str(i) for i, _ in rows], matrix
 
-    def unknown_terms(self, query: str) -> tuple[list[str], int]:
-        """(query words found nowhere in the KB, words checked): a sign of an out-of-scope ticket.
+    def document_frequencies(self, terms: Sequence[str]) -> dict[str, int]:
+        """How many chunks contain each term (FTS5 stems it exactly as the index was).
 
-        Each word goes through FTS5 itself, so it is stemmed exactly as the index was."""
-        terms = [t for t in query_terms(query) if not any(c.isdigit() for c in t)]
-        unknown = []
+        Cached until the catalog changes: support tickets reuse the same words all day."""
         with self._lock:
+            version = int(self._db.execute("PRAGMA data_version").fetchone()[0]) + self._local_writes
+            if version != self._df_version or len(self._df) > DF_CACHE_SIZE:
+                self._df, self._df_version = {}, version
+                self._chunk_count = int(self._db.execute("SELECT count(*) FROM chunks").fetchone()[0])
             for term in terms:
-                if (
-                    self._db.execute(
-                        "SELECT 1 FROM chunks_fts WHERE chunks_fts MATCH ? LIMIT 1", (f'"{term}"',)
-                    ).fetchone()
-                    is None
-                ):
-                    unknown.append(term)
-        return unknown, len(terms)
+                if term not in self._df:
+                    row = self._db.execute("SELECT count(*) FROM chunks_fts WHERE chunks_fts MATCH ?", (f'"{term}"',))
+                    self._df[term] = int(row.fetchone()[0])
+            return {t: self._df[t] for t in terms}
+
+    def unknown_terms(self, query: str) -> tuple[list[str], int]:
+        """(query words found nowhere in the KB, words checked): a sign of an out-of-scope ticket."""
+        terms = [t for t in query_terms(query) if not any(c.isdigit() for c in t)]
+        frequencies = self.document_frequencies(terms)
+        return [t for t in terms if frequencies[t] == 0], len(terms)
 
     def lexical_search(self, query: str, limit: int) -> list[tuple[str, float]]:
-        """(chunk id, BM25 score, higher is better) for any of the query's words."""
+        """(chunk id, BM25 score, higher is better) for any of the query's words.
+
+        Words in more than half of the chunks are left out: BM25 gives them no weight anyway,
+        and scoring their long posting lists is what makes a big KB slow."""
         terms = query_terms(query)
-        if not terms:
+        frequencies = self.document_frequencies(terms)
+        common = self._chunk_count * COMMON_SHARE
+        match = " OR ".join(f'"{t}"' for t in terms if 0 < frequencies[t] <= max(common, 1))
+        if not match:
             return []
-        match = " OR ".join(f'"{t}"' for t in terms)
         with self._lock:
             rows = self._db.execute(
                 f"SELECT c.id, -{_BM25} FROM chunks_fts JOIN chunks c ON c.rowid = chunks_fts.rowid "
