@@ -394,12 +394,15 @@ async def test_metrics_count_requests_answers_and_stages(client: TestClient[Any,
         assert (await client.post("/api/v1/generate-response", json={"ticket": ticket},
                                   headers={"X-API-Key": KEY})).status == 200
     await client.post("/api/v1/search", json={"query": "x"})  # 401
+    await client.request("PROPFIND", "/somewhere")  # 405/404 from a method nobody serves
     resp = await client.get("/metrics")
     assert resp.status == 200 and resp.content_type == "text/plain"
     text = await resp.text()
     route = "/api/v1/generate-response"
     assert _sample(text, "kb_http_requests_total", route=route, method="POST", status="200") == 2
     assert _sample(text, "kb_http_requests_total", route="/api/v1/search", status="401") == 1
+    assert _sample(text, "kb_http_requests_total", route="unmatched", method="other") == 1
+    assert "PROPFIND" not in text
     assert _sample(text, "kb_http_request_duration_seconds_count", route=route) == 2
     assert _sample(text, "kb_answers_total") == 2
     for stage in ("embed", "retrieve", "draft", "total"):

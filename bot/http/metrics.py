@@ -21,6 +21,7 @@ from rag.models import Answer
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 # Seconds; the embedded default answers in ~5-300 ms depending on load, an LLM drafter in seconds.
+_METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"})
 BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 
 
@@ -47,6 +48,7 @@ class Metrics:
         self.degraded = Counter("kb_answers_degraded", "Answers that a fallback produced.", registry=self.registry)
 
     def observe_request(self, route: str, method: str, status: int, seconds: float) -> None:
+        method = method if method in _METHODS else "other"  # clients choose methods: bound the labels
         self.requests.labels(route, method, str(status)).inc()
         self.latency.labels(route).observe(seconds)
 
