@@ -211,3 +211,18 @@ async def test_an_empty_mention_gets_usage_instead_of_an_answer(slack_bot: Slack
     await slack_bot.event(event)
     [reply] = await slack_bot.fake.wait_for("chat.postMessage")
     assert reply.body == {"team_id": TEAM_ID, "channel": SUPPORT, "thread_ts": event["ts"], "text": messages.SLACK_EMPTY_MENTION}
+
+
+async def test_an_engine_failure_replaces_the_placeholder_with_an_error(
+    slack_bot: SlackBot, engine: Engine, caplog: pytest.LogCaptureFixture
+) -> None:
+    engine.catalog.close()  # a real fault: the store's database is gone from under the engine
+    event = slack_bot.mention(COVERED)
+    await slack_bot.event(event)
+    [update] = await slack_bot.fake.wait_for("chat.update")
+    assert update.body["text"].startswith("⚠️ Sorry, I could not answer this: an internal error")
+    assert update.body["blocks"] in ([], "[]")
+    _, key = await slack_bot.command(f"draft {COVERED}")
+    [told] = await slack_bot.fake.wait_for("response_url", where=lambda c: c.key == key)
+    assert told.body["text"].startswith("⚠️ Sorry") and told.body["replace_original"] is True
+    assert any(r.levelname == "ERROR" and "slack:" in r.getMessage() for r in caplog.records)

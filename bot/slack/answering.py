@@ -98,7 +98,8 @@ def new_request_id() -> str:
 
 
 async def run_engine(deps: SlackDeps, text: str, request_id: str) -> Answer:
-    return await deps.engine.answer(Ticket(ticket=text[:MAX_TICKET]), request_id=request_id)
+    async with deps.background.engine_slots:
+        return await deps.engine.answer(Ticket(ticket=text[:MAX_TICKET]), request_id=request_id)
 
 
 def error_text(exc: Exception, request_id: str) -> str:

@@ -40,6 +40,7 @@ log = logging.getLogger(__name__)
 
 SLACK_APP = web.AppKey("kb_slack_app", AsyncApp)
 EVENTS_PATH = "/slack/events"
+DRAIN_TIMEOUT_S = 20.0
 Mode = Literal["off", "socket", "http"]
 
 
@@ -90,18 +91,21 @@ async def _on_error(error: Exception, body: dict[str, Any], respond: AsyncRespon
 
 
 def build_slack_app(
-    engine: Engine, settings: Settings, client: AsyncWebClient | None = None, *, store: FeedbackStore | None = None
+    engine: Engine, settings: Settings, client: AsyncWebClient | None = None, *, deps: SlackDeps | None = None
 ) -> AsyncApp:
     """An AsyncApp with every listener registered; `client` defaults to one built from settings.
 
         app = build_slack_app(engine, settings)
         resp = await app.async_dispatch(AsyncBoltRequest(body=raw, headers=signed_headers))
+
+    Listeners ack and hand their work to `deps.background`, so `process_before_response=True`
+    returns Slack's 200 as soon as the ack is set (no polling for it, no wait for the answer).
     """
-    deps = SlackDeps(engine=engine, settings=settings, store=store or FeedbackStore(settings.feedback_db_path))
+    deps = deps or SlackDeps(engine=engine, settings=settings, store=FeedbackStore(settings.feedback_db_path))
     secret = settings.slack_signing_secret.get_secret_value() if settings.slack_signing_secret else ""
     app = AsyncApp(
         name="kb", client=client or build_client(settings), signing_secret=secret,
-        before_authorize=DropRetries(deps.seen),
+        before_authorize=DropRetries(deps.seen), process_before_response=True,
     )
     app.error(_on_error)
     register(app, deps)
@@ -120,18 +124,21 @@ def attach(app: web.Application, engine: Engine, settings: Settings) -> AsyncApp
         return None
     if mode == "http" and not settings.slack_signing_secret:
         raise ConfigError(messages.SLACK_NEEDS_SECRET)
-    slack = build_slack_app(engine, settings)
+    deps = SlackDeps(engine=engine, settings=settings, store=FeedbackStore(settings.feedback_db_path))
+    slack = build_slack_app(engine, settings, deps=deps)
     app[SLACK_APP] = slack
     if mode == "http":
         async def slack_events(request: web.Request) -> web.Response:
             return await to_aiohttp_response(await slack.async_dispatch(await to_bolt_request(request)))
 
         app.router.add_post(EVENTS_PATH, slack_events)
-    app.cleanup_ctx.append(_lifecycle(slack, settings, mode))
+    app.cleanup_ctx.append(_lifecycle(slack, deps, mode))
     return slack
 
 
-def _lifecycle(slack: AsyncApp, settings: Settings, mode: Mode) -> Callable[[web.Application], AsyncIterator[None]]:
+def _lifecycle(slack: AsyncApp, deps: SlackDeps, mode: Mode) -> Callable[[web.Application], AsyncIterator[None]]:
+    settings = deps.settings
+
     async def ctx(_: web.Application) -> AsyncIterator[None]:
         client = slack.client
         own_session = client.session is None
@@ -151,7 +158,8 @@ def _lifecycle(slack: AsyncApp, settings: Settings, mode: Mode) -> Callable[[web
             yield
         finally:
             if handler is not None:
-                await handler.close_async()
+                await handler.close_async()  # no new envelopes
+            await deps.background.drain(DRAIN_TIMEOUT_S)  # answers in flight still post
             if own_session and client.session is not None:
                 await client.session.close()
                 client.session = None

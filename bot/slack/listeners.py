@@ -1,10 +1,11 @@
 """Slack listeners, grouped by door: each `register_*` adds its handlers to an AsyncApp.
 
-    app = AsyncApp(...)
+    app = AsyncApp(..., process_before_response=True)
     register(app, deps)     # mentions, DMs, /kb, the shortcut, buttons, the modal, App Home
 
-Every handler acknowledges first (Slack allows 3 s), then works: a placeholder in the thread that
-is updated in place, or an ephemeral "working" note replaced through the response_url.
+Every listener acknowledges first and hands the rest to `deps.background`, then returns: Bolt
+sends Slack its 200 (or the Socket Mode ack) right away. The work then posts a placeholder in the
+thread and updates it in place, or replaces the ephemeral "working" note through the response_url.
 """
 
 from __future__ import annotations
@@ -47,51 +48,60 @@ def register(app: AsyncApp, deps: SlackDeps) -> None:
     register_home(app, deps)
 
 
-async def _earlier(deps: SlackDeps, client: AsyncWebClient, context: AsyncBoltContext, event: Body) -> list[str]:
-    """The thread's earlier messages when `event` is a reply in a thread; [] otherwise or on error."""
-    thread_ts = event.get("thread_ts")
-    if not thread_ts or thread_ts == event["ts"]:
-        return []
-    try:
-        return await thread_context(client, channel=event["channel"], thread_ts=thread_ts, before_ts=event["ts"],
-                                    bot_user_id=context.bot_user_id, bot_id=context.bot_id)
-    except SlackApiError as exc:
-        log.warning("conversations.replies failed in %s: %s", event["channel"], exc.response.get("error"))
-        return []
+async def _tell(respond: AsyncRespond, text: str) -> None:
+    await respond(text=text, response_type="ephemeral", replace_original=False)
 
 
 # --- events: @kb in channels and threads, direct messages ---------------------------------------
+async def _answer_event(deps: SlackDeps, client: AsyncWebClient, context: AsyncBoltContext, event: Body, *,
+                        thread_ts: str | None, door: str) -> None:
+    """Read the thread's earlier messages when `event` is a reply, then answer in that thread."""
+    channel, ts = event["channel"], event["ts"]
+    earlier: list[str] = []
+    parent = event.get("thread_ts")
+    if parent and parent != ts:
+        try:
+            earlier = await thread_context(client, channel=channel, thread_ts=parent, before_ts=ts,
+                                           bot_user_id=context.bot_user_id, bot_id=context.bot_id)
+        except SlackApiError as exc:
+            log.warning("conversations.replies failed in %s: %s", channel, exc.response.get("error"))
+    text = ticket_text(earlier, plain_text(event.get("text", ""), bot_user_id=context.bot_user_id))
+    if not text:
+        if door == "mention":
+            await client.chat_postMessage(channel=channel, thread_ts=thread_ts, text=messages.SLACK_EMPTY_MENTION)
+        return
+    await answer_in_thread(deps, client, channel=channel, thread_ts=thread_ts, user=event["user"], text=text,
+                           door=door)
+
+
 def register_events(app: AsyncApp, deps: SlackDeps) -> None:
     @app.event("app_mention")
     async def on_mention(ack: AsyncAck, event: Body, context: AsyncBoltContext, client: AsyncWebClient) -> None:
         await ack()
         if event.get("bot_id") or not event.get("user"):
             return  # other bots (our own are dropped by Bolt's IgnoringSelfEvents)
-        channel, ts = event["channel"], event["ts"]
-        thread_ts = event.get("thread_ts") or ts
-        current = plain_text(event.get("text", ""), bot_user_id=context.bot_user_id)
-        text = ticket_text(await _earlier(deps, client, context, event), current)
-        if not text:
-            await client.chat_postMessage(channel=channel, thread_ts=thread_ts, text=messages.SLACK_EMPTY_MENTION)
-            return
-        await answer_in_thread(deps, client, channel=channel, thread_ts=thread_ts, user=event["user"], text=text,
-                               door="mention")
+        thread_ts = event.get("thread_ts") or event["ts"]
+        deps.background.spawn(_answer_event(deps, client, context, event, thread_ts=thread_ts, door="mention"),
+                              what="app_mention")
 
     @app.event("message")
     async def on_message(ack: AsyncAck, event: Body, context: AsyncBoltContext, client: AsyncWebClient) -> None:
         await ack()
         if event.get("channel_type") != "im" or event.get("subtype") or event.get("bot_id") or not event.get("user"):
             return  # edits, joins, bots' messages; channel messages reach us as app_mention
-        current = plain_text(event.get("text", ""), bot_user_id=context.bot_user_id)
-        text = ticket_text(await _earlier(deps, client, context, event), current)
-        if not text:
-            return
-        await answer_in_thread(deps, client, channel=event["channel"], thread_ts=event.get("thread_ts"),
-                               user=event["user"], text=text, door="dm")
+        deps.background.spawn(_answer_event(deps, client, context, event, thread_ts=event.get("thread_ts"),
+                                            door="dm"), what="message.im")
 
 
 # --- /kb draft | required | search | help ------------------------------------------------------
 def register_commands(app: AsyncApp, deps: SlackDeps) -> None:
+    async def search(query: str, respond: AsyncRespond) -> None:
+        async with deps.background.engine_slots:
+            sources = await deps.engine.search(query, top_k=deps.settings.kb_top_k)
+        await respond(text=kb_blocks.search_text(query, sources),
+                      blocks=kb_blocks.to_dicts(kb_blocks.search_blocks(query, sources)),
+                      response_type="ephemeral", replace_original=True)
+
     @app.command("/kb")
     async def on_kb(ack: AsyncAck, command: Body, respond: AsyncRespond) -> None:
         text = (command.get("text") or "").strip()
@@ -105,25 +115,19 @@ def register_commands(app: AsyncApp, deps: SlackDeps) -> None:
             return
         await ack(text=messages.SLACK_WORKING)
         if sub == "search":
-            sources = await deps.engine.search(rest, top_k=deps.settings.kb_top_k)
-            await respond(text=kb_blocks.search_text(rest, sources),
-                          blocks=kb_blocks.to_dicts(kb_blocks.search_blocks(rest, sources)),
-                          response_type="ephemeral", replace_original=True)
+            deps.background.spawn(search(rest, respond), what="/kb search", respond=respond)
             return
-        await answer_privately(deps, respond, channel=command["channel_id"], user=command["user_id"], text=rest,
-                               view=sub)
+        deps.background.spawn(answer_privately(deps, respond, channel=command["channel_id"], user=command["user_id"],
+                                               text=rest, view=sub), what=f"/kb {sub}")
 
 
 # --- message shortcut "Draft reply from KB" -----------------------------------------------------
 def register_shortcuts(app: AsyncApp, deps: SlackDeps) -> None:
-    @app.message_shortcut(kb_blocks.SHORTCUT_DRAFT)
-    async def on_draft_shortcut(ack: AsyncAck, shortcut: Body, context: AsyncBoltContext, client: AsyncWebClient,
-                                respond: AsyncRespond) -> None:
-        await ack()
+    async def draft(shortcut: Body, context: AsyncBoltContext, client: AsyncWebClient, respond: AsyncRespond) -> None:
         message = shortcut["message"]
         text = message_text(message, bot_user_id=context.bot_user_id)
         if not text:
-            await respond(text=messages.SLACK_EMPTY_MESSAGE, response_type="ephemeral", replace_original=False)
+            await _tell(respond, messages.SLACK_EMPTY_MESSAGE)
             return
         try:
             await answer_in_thread(deps, client, channel=shortcut["channel"]["id"],
@@ -132,7 +136,13 @@ def register_shortcuts(app: AsyncApp, deps: SlackDeps) -> None:
         except SlackApiError as exc:
             if exc.response.get("error") not in NOT_IN_CHANNEL:
                 raise
-            await respond(text=messages.SLACK_NOT_IN_CHANNEL, response_type="ephemeral", replace_original=False)
+            await _tell(respond, messages.SLACK_NOT_IN_CHANNEL)
+
+    @app.message_shortcut(kb_blocks.SHORTCUT_DRAFT)
+    async def on_draft_shortcut(ack: AsyncAck, shortcut: Body, context: AsyncBoltContext, client: AsyncWebClient,
+                                respond: AsyncRespond) -> None:
+        await ack()
+        deps.background.spawn(draft(shortcut, context, client, respond), what="shortcut", respond=respond)
 
 
 # --- buttons and the feedback modal --------------------------------------------------------------
@@ -140,43 +150,21 @@ def _value(body: Body) -> str:
     return str(body["actions"][0]["value"])
 
 
-async def _tell(respond: AsyncRespond, text: str) -> None:
-    await respond(text=text, response_type="ephemeral", replace_original=False)
-
-
 def register_actions(app: AsyncApp, deps: SlackDeps) -> None:
     store = deps.store
 
-    @app.action(kb_blocks.ACTION_HELPFUL)
-    async def on_helpful(ack: AsyncAck, body: Body, respond: AsyncRespond) -> None:
-        await ack()
+    async def helpful(body: Body, respond: AsyncRespond) -> None:
         request_id = _value(body)
         store.add_feedback(request_id, user=body["user"]["id"], verdict="helpful")
         await _tell(respond, messages.SLACK_FEEDBACK_THANKS.format(request_id=request_id))
 
-    @app.action(kb_blocks.ACTION_NOT_HELPFUL)
-    async def on_not_helpful(ack: AsyncAck, body: Body, client: AsyncWebClient) -> None:
-        await ack()
+    async def not_helpful(body: Body, client: AsyncWebClient) -> None:
         request_id = _value(body)
         feedback_id = store.add_feedback(request_id, user=body["user"]["id"], verdict="not_helpful")
         meta = json.dumps({"request_id": request_id, "feedback_id": feedback_id})
         await client.views_open(trigger_id=body["trigger_id"], view=kb_blocks.feedback_modal(request_id, meta))
 
-    @app.view(kb_blocks.FEEDBACK_MODAL)
-    async def on_feedback_modal(ack: AsyncAck, body: Body, view: Body) -> None:
-        await ack()
-        meta = json.loads(view.get("private_metadata") or "{}")
-        values = view.get("state", {}).get("values", {})
-        picked = values.get(kb_blocks.INPUT_PROBLEMS, {}).get(kb_blocks.INPUT_PROBLEMS, {}).get("selected_options")
-        comment = values.get(kb_blocks.INPUT_COMMENT, {}).get(kb_blocks.INPUT_COMMENT, {}).get("value") or ""
-        problems = [o["value"] for o in picked or []]
-        if not store.add_comment(int(meta.get("feedback_id", 0)), user=body["user"]["id"], problems=problems,
-                                 comment=comment.strip()):
-            log.warning("feedback modal for request_id=%s matched no feedback row", meta.get("request_id"))
-
-    @app.action(kb_blocks.ACTION_ESCALATE)
-    async def on_escalate(ack: AsyncAck, body: Body, client: AsyncWebClient, respond: AsyncRespond) -> None:
-        await ack()
+    async def escalate_clicked(body: Body, client: AsyncWebClient, respond: AsyncRespond) -> None:
         request_id = _value(body)
         record = store.answer(request_id)
         if record is None:
@@ -186,9 +174,7 @@ def register_actions(app: AsyncApp, deps: SlackDeps) -> None:
         if note:
             await _tell(respond, note)
 
-    @app.action(kb_blocks.ACTION_SHARE)
-    async def on_share(ack: AsyncAck, body: Body, respond: AsyncRespond) -> None:
-        await ack()
+    async def share(body: Body, respond: AsyncRespond) -> None:
         request_id = _value(body)
         record = store.answer(request_id)
         if record is None:
@@ -199,9 +185,7 @@ def register_actions(app: AsyncApp, deps: SlackDeps) -> None:
                       response_type="in_channel", replace_original=False)
         await respond(delete_original=True)
 
-    @app.action(kb_blocks.ACTION_CLAIM)
-    async def on_claim(ack: AsyncAck, body: Body, client: AsyncWebClient, respond: AsyncRespond) -> None:
-        await ack()
+    async def claim_clicked(body: Body, client: AsyncWebClient, respond: AsyncRespond) -> None:
         container = body.get("container") or {}
         note = await claim(
             deps, client, escalation_id=int(_value(body)), user=body["user"]["id"],
@@ -212,12 +196,51 @@ def register_actions(app: AsyncApp, deps: SlackDeps) -> None:
         if note:
             await _tell(respond, note)
 
+    @app.action(kb_blocks.ACTION_HELPFUL)
+    async def on_helpful(ack: AsyncAck, body: Body, respond: AsyncRespond) -> None:
+        await ack()
+        deps.background.spawn(helpful(body, respond), what="helpful", respond=respond)
+
+    @app.action(kb_blocks.ACTION_NOT_HELPFUL)
+    async def on_not_helpful(ack: AsyncAck, body: Body, client: AsyncWebClient, respond: AsyncRespond) -> None:
+        await ack()  # views.open must follow within 3 s of the click (trigger_id), so it is not queued
+        deps.background.spawn(not_helpful(body, client), what="not helpful", respond=respond)
+
+    @app.action(kb_blocks.ACTION_ESCALATE)
+    async def on_escalate(ack: AsyncAck, body: Body, client: AsyncWebClient, respond: AsyncRespond) -> None:
+        await ack()
+        deps.background.spawn(escalate_clicked(body, client, respond), what="escalate", respond=respond)
+
+    @app.action(kb_blocks.ACTION_SHARE)
+    async def on_share(ack: AsyncAck, body: Body, respond: AsyncRespond) -> None:
+        await ack()
+        deps.background.spawn(share(body, respond), what="share", respond=respond)
+
+    @app.action(kb_blocks.ACTION_CLAIM)
+    async def on_claim(ack: AsyncAck, body: Body, client: AsyncWebClient, respond: AsyncRespond) -> None:
+        await ack()
+        deps.background.spawn(claim_clicked(body, client, respond), what="claim", respond=respond)
+
+    @app.view(kb_blocks.FEEDBACK_MODAL)
+    async def on_feedback_modal(ack: AsyncAck, body: Body, view: Body) -> None:
+        await ack()  # closes the modal; the SQLite update below takes a millisecond
+        meta = json.loads(view.get("private_metadata") or "{}")
+        values = view.get("state", {}).get("values", {})
+        picked = values.get(kb_blocks.INPUT_PROBLEMS, {}).get(kb_blocks.INPUT_PROBLEMS, {}).get("selected_options")
+        comment = values.get(kb_blocks.INPUT_COMMENT, {}).get(kb_blocks.INPUT_COMMENT, {}).get("value") or ""
+        problems = [o["value"] for o in picked or []]
+        if not store.add_comment(int(meta.get("feedback_id", 0)), user=body["user"]["id"], problems=problems,
+                                 comment=comment.strip()):
+            log.warning("feedback modal for request_id=%s matched no feedback row", meta.get("request_id"))
+
 
 # --- App Home ----------------------------------------------------------------------------------
 def register_home(app: AsyncApp, deps: SlackDeps) -> None:
+    async def publish(user: str, client: AsyncWebClient) -> None:
+        await client.views_publish(user_id=user, view=kb_blocks.home_view(deps.store.stats(days=7)))
+
     @app.event("app_home_opened")
     async def on_home(ack: AsyncAck, event: Body, client: AsyncWebClient) -> None:
         await ack()
-        if event.get("tab", "home") != "home":
-            return
-        await client.views_publish(user_id=event["user"], view=kb_blocks.home_view(deps.store.stats(days=7)))
+        if event.get("tab", "home") == "home":
+            deps.background.spawn(publish(event["user"], client), what="app_home_opened")
