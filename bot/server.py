@@ -83,6 +83,7 @@ async def _attach_slack(app: web.Application, engine: Engine, settings: Settings
     # POST /slack/events on this app (HTTP mode) and/or appends a cleanup_ctx that runs Socket
     # Mode; it may be a plain function or a coroutine function. Imported lazily, only with a bot token.
     if settings.slack_bot_token is None or not settings.slack_bot_token.get_secret_value():
+        log.info(messages.SLACK_OFF_LOG)
         return
     try:
         from bot.slack.app import attach  # type: ignore[import-not-found, unused-ignore]
