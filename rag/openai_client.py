@@ -68,7 +68,10 @@ async def guarded(
 ) -> T:
     try:
         return await call_with_retries(
-            attempt, policy=RetryPolicy.from_settings(settings), classify=verdict, what=f"{BACKEND} {what}",
+            attempt,
+            policy=RetryPolicy.from_settings(settings),
+            classify=verdict,
+            what=f"{BACKEND} {what}",
             breaker=breaker,
         )
     except RetriesExhausted as exc:

@@ -96,11 +96,13 @@ def draft_messages(
     """[system, user]; `ticket` is already redacted by the caller when redaction is on."""
     chunks = [
         f'<chunk id="{_attr(h.chunk.id)}" tier="{h.chunk.tier.value}" title="{_attr(h.chunk.title)}" '
-        f'section="{_attr(h.chunk.heading_path)}" url="{_attr(h.chunk.url)}">\n{neutralise(h.chunk.text.strip())}\n</chunk>'
+        f'section="{_attr(h.chunk.heading_path)}" url="{_attr(h.chunk.url)}">\n'
+        f"{neutralise(h.chunk.text.strip())}\n</chunk>"
         for h in evidence
     ]
     candidates = [
-        f"- {neutralise(r.item)}" + (f" (why: {neutralise(r.why)})" if r.why else "")
+        f"- {neutralise(r.item)}"
+        + (f" (why: {neutralise(r.why)})" if r.why else "")
         + (f" [sources: {', '.join(r.source_ids)}]" if r.source_ids else "")
         for r in required
     ]

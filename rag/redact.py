@@ -30,7 +30,10 @@ PHONE = re.compile(
     r")(?![\w-])"
 )
 # A bare digit run is a phone number when the text says so just before it.
-PHONE_CUE = re.compile(r"(?i)\b(?:phone|tel(?:ephone)?|mobile|cell|whats\s?app|call me(?: on| at)?)\b[\s:#.]*(?:is|on|at)?[\s:]*(\+?\d[\d\s.-]{5,16}\d)")
+PHONE_CUE = re.compile(
+    r"(?i)\b(?:phone|tel(?:ephone)?|mobile|cell|whats\s?app|call me(?: on| at)?)\b"
+    r"[\s:#.]*(?:is|on|at)?[\s:]*(\+?\d[\d\s.-]{5,16}\d)"
+)
 PLACEHOLDER = re.compile(r"\[(EMAIL|PHONE|CARD|IBAN)_(\d+)\]")
 
 

@@ -27,7 +27,10 @@ import random
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
+
+if TYPE_CHECKING:
+    from rag.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -54,14 +57,14 @@ class RetryPolicy:
     max_delay_s: float = 8.0
 
     @classmethod
-    def from_settings(cls, settings: object) -> RetryPolicy:
+    def from_settings(cls, settings: Settings) -> RetryPolicy:
         return cls(
-            max_retries=int(getattr(settings, "kb_max_retries")),
-            timeout_s=float(getattr(settings, "kb_timeout_s")),
+            max_retries=int(settings.kb_max_retries),
+            timeout_s=float(settings.kb_timeout_s),
         )
 
     def backoff(self, attempt: int, rng: random.Random | None = None) -> float:
-        """"Full jitter" delay before retry number `attempt` (0-based): uniform(0, base * 2**attempt), capped."""
+        """ "Full jitter" delay before retry number `attempt` (0-based): uniform(0, base * 2**attempt), capped."""
         ceiling = min(self.max_delay_s, self.base_delay_s * (2**attempt))
         return (rng or _rng).uniform(0.0, ceiling)
 
@@ -92,7 +95,9 @@ class CircuitOpen(RetriesExhausted):
 class Breaker:
     """Counts calls in a row that exhausted their retries; opens after `threshold` for `cooldown_s`."""
 
-    def __init__(self, threshold: int = 3, cooldown_s: float = 20.0, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self, threshold: int = 3, cooldown_s: float = 20.0, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self.threshold = threshold
         self.cooldown_s = cooldown_s
         self.failures = 0
@@ -168,8 +173,13 @@ async def call_with_retries(
         if verdict.retry_after is not None:
             delay = max(delay, verdict.retry_after)
         if time.monotonic() + delay >= deadline:
-            log.warning("%s: giving up, a retry in %.2f s would pass the %.1f s deadline (%s)",
-                        what, delay, policy.timeout_s, type(last).__name__)
+            log.warning(
+                "%s: giving up, a retry in %.2f s would pass the %.1f s deadline (%s)",
+                what,
+                delay,
+                policy.timeout_s,
+                type(last).__name__,
+            )
             raise RetriesExhausted(what, tries, elapsed, last) from last
         log.info("%s: attempt %d failed (%s), retrying in %.2f s", what, tries, type(last).__name__, delay)
         await asyncio.sleep(delay)

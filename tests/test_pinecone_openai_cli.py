@@ -15,8 +15,8 @@ import sys
 from pathlib import Path
 
 from tests.conftest import SAMPLE_KB
-from tests.fakes.openai import FakeOpenAI, fake_openai  # noqa: F401  (fixture)
-from tests.fakes.pinecone import FakePinecone, fake_pinecone  # noqa: F401  (fixture)
+from tests.fakes.openai import FakeOpenAI, fake_openai
+from tests.fakes.pinecone import FakePinecone, fake_pinecone
 
 
 def kb_command() -> list[str]:
@@ -35,17 +35,24 @@ async def kb(env: dict[str, str], *args: str) -> tuple[int, str, str]:
 
 def production_env(openai: FakeOpenAI, pinecone: FakePinecone, data_dir: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("KB_", "OPENAI_", "PINECONE_", "SLACK_"))}
-    env.update({
-        "OPENAI_API_KEY": "sk-test", "OPENAI_BASE_URL": openai.base_url,
-        "PINECONE_API_KEY": "pc-test", "PINECONE_HOST": pinecone.url, "PINECONE_NAMESPACE": "support",
-        "KB_DATA_DIR": str(data_dir), "KB_TIMEOUT_S": "1.5", "KB_MAX_RETRIES": "1",
-        "PYTHONWARNINGS": "error",  # unclosed SDK clients would print ResourceWarnings
-    })
+    env.update(
+        {
+            "OPENAI_API_KEY": "sk-test",
+            "OPENAI_BASE_URL": openai.base_url,
+            "PINECONE_API_KEY": "pc-test",
+            "PINECONE_HOST": pinecone.url,
+            "PINECONE_NAMESPACE": "support",
+            "KB_DATA_DIR": str(data_dir),
+            "KB_TIMEOUT_S": "1.5",
+            "KB_MAX_RETRIES": "1",
+            "PYTHONWARNINGS": "error",  # unclosed SDK clients would print ResourceWarnings
+        }
+    )
     return env
 
 
 async def test_kb_ingest_and_ask_run_through_both_sdks_and_survive_their_loss(
-    fake_openai: FakeOpenAI, fake_pinecone: FakePinecone, tmp_path: Path  # noqa: F811
+    fake_openai: FakeOpenAI, fake_pinecone: FakePinecone, tmp_path: Path
 ) -> None:
     kb_dir = tmp_path / "kb"
     shutil.copytree(SAMPLE_KB, kb_dir)
@@ -77,8 +84,10 @@ async def test_kb_ingest_and_ask_run_through_both_sdks_and_survive_their_loss(
     answer = json.loads(out)
     assert answer["degraded"] is True and answer["draft"] and answer["sources"]
     assert answer["backends"] == {"embedder": "openai (unavailable)", "store": "pinecone", "drafter": "extractive"}
-    assert answer["degraded_reasons"] == ["embeddings unavailable (openai): keyword search only",
-                                          "drafter unavailable (openai): extractive draft"]
+    assert answer["degraded_reasons"] == [
+        "embeddings unavailable (openai): keyword search only",
+        "drafter unavailable (openai): extractive draft",
+    ]
 
     (kb_dir / "new-article.md").write_text("# Dark mode\n\nTurn on dark mode under Settings > Appearance.\n")
     code, out, err = await kb(env, "ingest", str(kb_dir), "-q")

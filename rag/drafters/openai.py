@@ -75,19 +75,29 @@ class OpenAIDrafter:
         messages = draft_messages(ticket, evidence, required, escalate)
         started = time.perf_counter()
         request: dict[str, Any] = {
-            "model": self.model, "messages": messages, "response_format": RESPONSE_FORMAT,
-            "temperature": 0.2, "max_completion_tokens": MAX_COMPLETION_TOKENS,
+            "model": self.model,
+            "messages": messages,
+            "response_format": RESPONSE_FORMAT,
+            "temperature": 0.2,
+            "max_completion_tokens": MAX_COMPLETION_TOKENS,
         }
         response = await guarded(
             lambda: self._client.chat.completions.create(**request),
-            settings=self._settings, what="chat completion", error=DrafterError, breaker=self._breaker,
+            settings=self._settings,
+            what="chat completion",
+            error=DrafterError,
+            breaker=self._breaker,
         )
         reply = self._parse(response)
         usage = getattr(response, "usage", None)
         log.info(
             "openai draft model=%s prompt=%s evidence=%d redacted=%s tokens_in=%s tokens_out=%s ms=%.0f",
-            self.model, PROMPT_VERSION, len(evidence), redactor.counts or "none",
-            getattr(usage, "prompt_tokens", "?"), getattr(usage, "completion_tokens", "?"),
+            self.model,
+            PROMPT_VERSION,
+            len(evidence),
+            redactor.counts or "none",
+            getattr(usage, "prompt_tokens", "?"),
+            getattr(usage, "completion_tokens", "?"),
             (time.perf_counter() - started) * 1000,
         )
         return self._grounded(reply, evidence, redactor)

@@ -103,7 +103,10 @@ class OpenAIEmbedder:
         extra: dict[str, Any] = {"dimensions": self._request_dimensions} if self._request_dimensions else {}
         response = await guarded(
             lambda: self._client.embeddings.create(model=self.model, input=inputs, **extra),
-            settings=self._settings, what="embeddings", error=EmbedderError, breaker=self._breaker,
+            settings=self._settings,
+            what="embeddings",
+            error=EmbedderError,
+            breaker=self._breaker,
         )
         data = getattr(response, "data", None)
         if not isinstance(data, list) or len(data) != len(inputs):
@@ -116,11 +119,16 @@ class OpenAIEmbedder:
             raise EmbedderError("openai", f"embeddings: malformed vectors ({exc})") from exc
         if matrix.ndim != 2 or matrix.shape[1] != self.dimension:
             raise EmbedderError(
-                "openai", f"embeddings: model {self.model} returned vectors of shape {matrix.shape}, "
-                f"expected dimension {self.dimension} (check KB_OPENAI_EMBEDDING_DIMENSIONS)"
+                "openai",
+                f"embeddings: model {self.model} returned vectors of shape {matrix.shape}, "
+                f"expected dimension {self.dimension} (check KB_OPENAI_EMBEDDING_DIMENSIONS)",
             )
-        log.debug("openai embeddings model=%s inputs=%d ms=%.0f", self.model, len(inputs),
-                  (time.perf_counter() - started) * 1000)
+        log.debug(
+            "openai embeddings model=%s inputs=%d ms=%.0f",
+            self.model,
+            len(inputs),
+            (time.perf_counter() - started) * 1000,
+        )
         return matrix
 
     async def close(self) -> None:

@@ -73,8 +73,13 @@ def verdict(exc: BaseException) -> Transient | None:
 def metadata(chunk: Chunk) -> dict[str, Any]:
     """What a Pinecone user needs to read a match without our catalog, text cut to fit 40 KB."""
     meta: dict[str, Any] = {
-        "article_id": chunk.article_id, "title": chunk.title, "url": chunk.url, "tier": chunk.tier.value,
-        "heading_path": chunk.heading_path, "kind": chunk.kind, "text": chunk.text,
+        "article_id": chunk.article_id,
+        "title": chunk.title,
+        "url": chunk.url,
+        "tier": chunk.tier.value,
+        "heading_path": chunk.heading_path,
+        "kind": chunk.kind,
+        "text": chunk.text,
     }
     size = _json_bytes(meta)
     if size <= MAX_METADATA_BYTES:
@@ -189,15 +194,21 @@ class PineconeStore:
                     raise
                 self.dimension = int(getattr(stats, "dimension", 0) or 0) or None
                 self._index = index
-                log.info("pinecone index %s namespace=%s dimension=%s vectors=%s", index.host, self.namespace,
-                         self.dimension, getattr(stats, "total_vector_count", "?"))
+                log.info(
+                    "pinecone index %s namespace=%s dimension=%s vectors=%s",
+                    index.host,
+                    self.namespace,
+                    self.dimension,
+                    getattr(stats, "total_vector_count", "?"),
+                )
         return self._index
 
     def _check_dimension(self, width: int) -> None:
         if self.dimension is not None and width != self.dimension:
             raise StoreMismatchError(
                 f"the Pinecone index has dimension {self.dimension}, but the embedder makes {width}-dimensional "
-                f"vectors: create an index with dimension {width} and metric cosine, or use the embedder it was built for"
+                f"vectors: create an index with dimension {width} and metric cosine, "
+                "or use the embedder it was built for"
             )
 
     # --- VectorStore ------------------------------------------------------------------------
@@ -237,8 +248,12 @@ class PineconeStore:
         response = await self._call(
             "query",
             lambda: index.query(
-                vector=values, top_k=top_k, namespace=self.namespace, filter=filter,
-                include_values=False, include_metadata=False,
+                vector=values,
+                top_k=top_k,
+                namespace=self.namespace,
+                filter=filter,
+                include_values=False,
+                include_metadata=False,
             ),
         )
         return [(str(m.id), float(m.score)) for m in (getattr(response, "matches", None) or [])]

@@ -12,6 +12,7 @@ The OpenAI and Pinecone fakes build on this; each supplies its routes and its er
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import socket
 import time
@@ -104,10 +105,8 @@ class FaultyServer:
         if kind == "malformed":
             return web.Response(text='{"this is": not json', content_type="application/json")
         if kind == "slow":
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._release.wait(), self.slow_s)
-            except TimeoutError:
-                pass
         return await handler(request)
 
     def app(self) -> web.Application:

@@ -63,8 +63,11 @@ def default_reply(request: dict[str, Any]) -> dict[str, Any]:
     if placeholders:
         draft += f"\n\nWe will follow up about {', '.join(placeholders)}."
     required = [
-        {"item": m.group(1), "why": "our rules asked for it",
-         "source_ids": [s.strip() for s in (m.group(2) or "").split(",") if s.strip()]}
+        {
+            "item": m.group(1),
+            "why": "our rules asked for it",
+            "source_ids": [s.strip() for s in (m.group(2) or "").split(",") if s.strip()],
+        }
         for m in _CANDIDATE.finditer(section(user, "required_candidates"))
     ]
     return {"draft": draft + "\n\nBest regards,", "cited_chunk_ids": ids[:2], "required_data": required}
@@ -109,21 +112,40 @@ class FakeOpenAI(FaultyServer):
                 encoded = base64.b64encode(struct.pack(f"<{dim}f", *vec)).decode()
             data.append({"object": "embedding", "index": i, "embedding": encoded})
         tokens = sum(len(t.split()) for t in inputs)
-        return web.json_response({"object": "list", "model": body["model"], "data": data,
-                                  "usage": {"prompt_tokens": tokens, "total_tokens": tokens}})
+        return web.json_response(
+            {
+                "object": "list",
+                "model": body["model"],
+                "data": data,
+                "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
+            }
+        )
 
     async def _chat(self, request: web.Request) -> web.Response:
         body = await request.json()
         reply = self.reply(body) if callable(self.reply) else self.reply
         content = reply if isinstance(reply, str) else json.dumps(reply)
         prompt_chars = sum(len(m.get("content") or "") for m in body["messages"])
-        return web.json_response({
-            "id": f"chatcmpl-{len(self.requests)}", "object": "chat.completion", "created": 0, "model": body["model"],
-            "choices": [{"index": 0, "finish_reason": "stop",
-                         "message": {"role": "assistant", "content": content, "refusal": None}}],
-            "usage": {"prompt_tokens": prompt_chars // 4, "completion_tokens": len(content) // 4,
-                      "total_tokens": (prompt_chars + len(content)) // 4},
-        })
+        return web.json_response(
+            {
+                "id": f"chatcmpl-{len(self.requests)}",
+                "object": "chat.completion",
+                "created": 0,
+                "model": body["model"],
+                "choices": [
+                    {
+                        "index": 0,
+                        "finish_reason": "stop",
+                        "message": {"role": "assistant", "content": content, "refusal": None},
+                    }
+                ],
+                "usage": {
+                    "prompt_tokens": prompt_chars // 4,
+                    "completion_tokens": len(content) // 4,
+                    "total_tokens": (prompt_chars + len(content)) // 4,
+                },
+            }
+        )
 
 
 @pytest.fixture

@@ -51,12 +51,18 @@ class FakePinecone(FaultyServer):
     async def _describe_index(self, request: web.Request) -> web.Response:
         if request.match_info["name"] != self.name:
             return self._bad(f"index {request.match_info['name']} not found", 404)
-        return web.json_response({
-            "name": self.name, "host": self.url, "deletion_protection": "disabled",
-            "status": {"ready": True, "state": "Ready"},
-            "schema": {"fields": {"values": {"type": "dense_vector", "dimension": self.dimension, "metric": "cosine"}}},
-            "deployment": {"deployment_type": "managed", "cloud": "aws", "region": "us-east-1"},
-        })
+        return web.json_response(
+            {
+                "name": self.name,
+                "host": self.url,
+                "deletion_protection": "disabled",
+                "status": {"ready": True, "state": "Ready"},
+                "schema": {
+                    "fields": {"values": {"type": "dense_vector", "dimension": self.dimension, "metric": "cosine"}}
+                },
+                "deployment": {"deployment_type": "managed", "cloud": "aws", "region": "us-east-1"},
+            }
+        )
 
     async def _upsert(self, request: web.Request) -> web.Response:
         raw = await request.read()
@@ -68,10 +74,14 @@ class FakePinecone(FaultyServer):
             return self._bad("at most 1000 vectors a request")
         for v in vectors:
             if len(v["values"]) != self.dimension:
-                return self._bad(f"Vector dimension {len(v['values'])} does not match the dimension of the index {self.dimension}")
+                return self._bad(
+                    f"Vector dimension {len(v['values'])} does not match the dimension of the index {self.dimension}"
+                )
             size = len(json.dumps(v.get("metadata") or {}, ensure_ascii=False).encode())
             if size > MAX_METADATA_BYTES:
-                return self._bad(f"Metadata size is {size} bytes, which exceeds the limit of {MAX_METADATA_BYTES} bytes")
+                return self._bad(
+                    f"Metadata size is {size} bytes, which exceeds the limit of {MAX_METADATA_BYTES} bytes"
+                )
         self.vectors.setdefault(body.get("namespace", ""), {}).update({v["id"]: v for v in vectors})
         return web.json_response({"upsertedCount": len(vectors)})
 
@@ -80,7 +90,9 @@ class FakePinecone(FaultyServer):
         ns = self.vectors.get(body.get("namespace", ""), {})
         query = np.asarray(body["vector"], dtype=np.float64)
         if query.shape[0] != self.dimension:
-            return self._bad(f"Vector dimension {query.shape[0]} does not match the dimension of the index {self.dimension}")
+            return self._bad(
+                f"Vector dimension {query.shape[0]} does not match the dimension of the index {self.dimension}"
+            )
         wanted = body.get("filter")
         ids = [i for i, v in ns.items() if _matches(v.get("metadata") or {}, wanted)]
         if not ids:
@@ -94,8 +106,9 @@ class FakePinecone(FaultyServer):
             if body.get("includeMetadata"):
                 match["metadata"] = ns[ids[k]].get("metadata") or {}
             matches.append(match)
-        return web.json_response({"matches": matches, "namespace": body.get("namespace", ""),
-                                  "usage": {"readUnits": 1 + len(ns) // 1000}})
+        return web.json_response(
+            {"matches": matches, "namespace": body.get("namespace", ""), "usage": {"readUnits": 1 + len(ns) // 1000}}
+        )
 
     async def _delete(self, request: web.Request) -> web.Response:
         body = await request.json()
@@ -108,8 +121,14 @@ class FakePinecone(FaultyServer):
 
     async def _stats(self, request: web.Request) -> web.Response:
         namespaces = {n: {"vectorCount": len(v)} for n, v in self.vectors.items()}
-        return web.json_response({"namespaces": namespaces, "dimension": self.dimension, "indexFullness": 0.0,
-                                  "totalVectorCount": sum(len(v) for v in self.vectors.values())})
+        return web.json_response(
+            {
+                "namespaces": namespaces,
+                "dimension": self.dimension,
+                "indexFullness": 0.0,
+                "totalVectorCount": sum(len(v) for v in self.vectors.values()),
+            }
+        )
 
 
 def _matches(meta: dict[str, Any], wanted: dict[str, Any] | None) -> bool:

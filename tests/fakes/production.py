@@ -34,9 +34,12 @@ _INGESTED: dict[str, Any] = {}
 
 def production_settings(data_dir: Path, openai: FakeOpenAI, pinecone: FakePinecone, **overrides: Any) -> Settings:
     values: dict[str, Any] = {
-        "openai_api_key": "sk-test", "openai_base_url": openai.base_url,
-        "pinecone_api_key": "pc-test", "pinecone_host": pinecone.url,
-        "kb_timeout_s": 2.0, "kb_max_retries": 1,
+        "openai_api_key": "sk-test",
+        "openai_base_url": openai.base_url,
+        "pinecone_api_key": "pc-test",
+        "pinecone_host": pinecone.url,
+        "kb_timeout_s": 2.0,
+        "kb_max_retries": 1,
     }
     values.update(overrides)
     return make_settings(data_dir, **values)
