@@ -152,7 +152,7 @@ async def run(args: argparse.Namespace) -> None:
                     await bench.wait_all([("event", *(await bench.mention())[1:])])
 
                 idle_event, idle_cmd, idle_ack = [], [], []
-                for i in range(args.idle):
+                for _ in range(args.idle):
                     ms, ts, sent = await bench.mention()
                     idle_event += await bench.wait_all([("event", ts, sent)])
                     idle_ack.append(ms)

@@ -126,7 +126,8 @@ def test_escalation_packet_and_claim() -> None:
     assert dicts[0]["type"] == "header"
     assert "<!subteam^SONCALL> a ticket needs a human." in text
     assert "> The &lt;coffee&gt; machine leaks" in text
-    assert "*From* <@UAGENT> in <#CSUP> · low confidence · <https://x.slack.com/archives/CSUP/p1|open the thread>" in text
+    assert ("*From* <@UAGENT> in <#CSUP> · low confidence · "
+            "<https://x.slack.com/archives/CSUP/p1|open the thread>") in text
     assert "• weak match" in text and "*Sources tried*\n• <https://help.example/reset" in text
     assert "*Missing data*\n☐ *account e-mail address*" in text
     assert dicts[-1]["block_id"] == blocks.BLOCK_CLAIM and dicts[-1]["elements"][0]["value"] == "7"

@@ -28,7 +28,9 @@ from tests.slack_harness import (  # noqa: F401 (fixtures)
 )
 
 
-async def test_mention_answers_in_the_thread_placeholder_first_then_updated(slack_bot: SlackBot, engine: Engine) -> None:
+async def test_mention_answers_in_the_thread_placeholder_first_then_updated(
+    slack_bot: SlackBot, engine: Engine
+) -> None:
     event = slack_bot.mention(COVERED)
     started = time.perf_counter()
     resp = await slack_bot.event(event)
@@ -36,7 +38,8 @@ async def test_mention_answers_in_the_thread_placeholder_first_then_updated(slac
     assert resp.status == 200 and acked < 3.0
 
     [placeholder] = await slack_bot.fake.wait_for("chat.postMessage")
-    assert placeholder.body == {"team_id": TEAM_ID, "channel": SUPPORT, "thread_ts": event["ts"], "text": messages.SLACK_WORKING}
+    assert placeholder.body == {
+        "team_id": TEAM_ID, "channel": SUPPORT, "thread_ts": event["ts"], "text": messages.SLACK_WORKING}
     assert placeholder.token == "xoxb-test"
     update = await slack_bot.answer_update()
     posted = slack_bot.fake.history[SUPPORT][-1]
@@ -47,7 +50,8 @@ async def test_mention_answers_in_the_thread_placeholder_first_then_updated(slac
     assert expected.decision == "answer" and expected.required_data and expected.sources
     text = block_text(update["blocks"])
     level = expected.confidence.level
-    assert f"{messages.LEVEL_EMOJI[level]} *{messages.LEVEL_LABEL[level]} confidence* ({expected.confidence.score:.2f})" in text
+    badge = f"{messages.LEVEL_EMOJI[level]} *{messages.LEVEL_LABEL[level]} confidence*"
+    assert f"{badge} ({expected.confidence.score:.2f})" in text
     assert expected.confidence.reasons[0].split("“")[0] in text
     assert f"*{messages.REQUIRED_HEADING}*" in text
     for item in expected.required_data:
@@ -124,7 +128,8 @@ async def test_direct_message_is_answered_in_the_conversation(slack_bot: SlackBo
     await slack_bot.event({"type": "message", "channel_type": "im", "channel": "DAGENT", "user": AGENT,
                            "text": COVERED, "ts": ts})
     [placeholder] = await slack_bot.fake.wait_for("chat.postMessage")
-    assert placeholder.body == {"team_id": TEAM_ID, "channel": "DAGENT", "text": messages.SLACK_WORKING}  # no thread_ts at top level
+    assert placeholder.body == {
+        "team_id": TEAM_ID, "channel": "DAGENT", "text": messages.SLACK_WORKING}  # no thread_ts at top level
     update = await slack_bot.answer_update(channel="DAGENT")
     record = slack_bot.store.answer(buttons(update["blocks"])[ACTION_HELPFUL])
     assert record is not None and record.door == "dm"
@@ -166,7 +171,8 @@ async def test_low_confidence_escalates_with_mention_permalink_and_claim(slack_b
 
     [packet] = await fake.wait_for("chat.postMessage", where=lambda c: c.body["channel"] == ESCALATIONS)
     [permalink] = fake.calls_to("chat.getPermalink")
-    assert permalink.body == {"team_id": TEAM_ID, "channel": SUPPORT, "message_ts": event["ts"]}
+    assert permalink.body == {
+        "team_id": TEAM_ID, "channel": SUPPORT, "message_ts": event["ts"]}
     text = block_text(packet.body["blocks"])
     assert "<!subteam^SONCALL> a ticket needs a human." in text
     assert f"https://fake.slack.com/archives/{SUPPORT}/p{event['ts'].replace('.', '')}|open the thread>" in text
@@ -187,7 +193,8 @@ async def test_low_confidence_escalates_with_mention_permalink_and_claim(slack_b
     assert "✋ Claimed by <@UONCALL>" in block_text(claimed.body["blocks"])
     await fake.wait_for("chat.postMessage", where=lambda c: c.body.get("text") == "✋ <@UONCALL> took this escalation.")
     escalation = slack_bot.store.escalation(int(claim_id))
-    assert escalation is not None and escalation.claimed_by == "UONCALL" and escalation.escalation_ts == packet_msg["ts"]
+    assert escalation is not None
+    assert (escalation.claimed_by, escalation.escalation_ts) == ("UONCALL", packet_msg["ts"])
 
     _, key = await slack_bot.click(ACTION_CLAIM, claim_id, message=packet_msg, channel=ESCALATIONS, user="USECOND")
     [told] = await fake.wait_for("response_url", where=lambda c: c.key == key)
@@ -201,7 +208,8 @@ async def test_without_an_escalation_channel_the_thread_is_told(slack_bot: Slack
     await slack_bot.event(event)
     await slack_bot.answer_update()
     [note] = await slack_bot.fake.wait_for("chat.postMessage", where=lambda c: c.body["text"].startswith("🚨"))
-    assert note.body == {"team_id": TEAM_ID, "channel": SUPPORT, "thread_ts": event["ts"], "text": messages.THREAD_ESCALATION_OFF}
+    assert note.body == {
+        "team_id": TEAM_ID, "channel": SUPPORT, "thread_ts": event["ts"], "text": messages.THREAD_ESCALATION_OFF}
     assert {c.body["channel"] for c in slack_bot.fake.calls_to("chat.postMessage")} == {SUPPORT}
     assert slack_bot.fake.calls_to("chat.getPermalink") == []
 
@@ -210,7 +218,8 @@ async def test_an_empty_mention_gets_usage_instead_of_an_answer(slack_bot: Slack
     event = slack_bot.mention("")
     await slack_bot.event(event)
     [reply] = await slack_bot.fake.wait_for("chat.postMessage")
-    assert reply.body == {"team_id": TEAM_ID, "channel": SUPPORT, "thread_ts": event["ts"], "text": messages.SLACK_EMPTY_MENTION}
+    assert reply.body == {
+        "team_id": TEAM_ID, "channel": SUPPORT, "thread_ts": event["ts"], "text": messages.SLACK_EMPTY_MENTION}
 
 
 async def test_an_engine_failure_replaces_the_placeholder_with_an_error(

@@ -65,8 +65,9 @@ async def test_without_slack_tokens_the_server_says_slack_is_off(data_dir: Path,
         assert proc.stderr is not None
         startup = await read_json_lines(proc.stderr, "listening on", timeout=60)
         assert messages.SLACK_OFF_LOG in [line["msg"] for line in startup]
-        async with aiohttp.ClientSession() as session:
-            async with session.post(f"{startup[-1]['url']}/slack/events", data="{}") as resp:
-                assert resp.status in (404, 405)
+        async with aiohttp.ClientSession() as session, session.post(
+            f"{startup[-1]['url']}/slack/events", data="{}"
+        ) as resp:
+            assert resp.status in (404, 405)
     finally:
         await stop(proc)

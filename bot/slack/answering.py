@@ -154,7 +154,7 @@ async def answer_privately(
         raise
     deps.store.record_answer(AnswerRecord(answer=answer, ticket=text, user=user, door="command", view=view,
                                           channel=channel))
-    await respond(text=answer_text(answer), blocks=to_dicts(answer_blocks(answer, view=view, share=True, escalate_hint=True)),
-                  response_type="ephemeral", replace_original=True)
+    shown = answer_blocks(answer, view=view, share=True, escalate_hint=True)
+    await respond(text=answer_text(answer), blocks=to_dicts(shown), response_type="ephemeral", replace_original=True)
     log.info("slack answer door=command view=%s request_id=%s decision=%s", view, request_id, answer.decision)
     return answer

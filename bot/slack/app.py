@@ -150,7 +150,7 @@ def _lifecycle(slack: AsyncApp, deps: SlackDeps, mode: Mode) -> Callable[[web.Ap
 
             assert settings.slack_app_token is not None
             handler = AsyncSocketModeHandler(slack, app_token=settings.slack_app_token.get_secret_value())
-            await handler.connect_async()
+            await handler.connect_async()  # type: ignore[no-untyped-call]  # (untyped in slack_bolt)
             log.info(messages.SLACK_SOCKET_LOG, settings.slack_api_url)
         else:
             log.info(messages.SLACK_HTTP_LOG, EVENTS_PATH)
@@ -158,7 +158,7 @@ def _lifecycle(slack: AsyncApp, deps: SlackDeps, mode: Mode) -> Callable[[web.Ap
             yield
         finally:
             if handler is not None:
-                await handler.close_async()  # no new envelopes
+                await handler.close_async()  # type: ignore[no-untyped-call]  # no new envelopes
             await deps.background.drain(DRAIN_TIMEOUT_S)  # answers in flight still post
             if own_session and client.session is not None:
                 await client.session.close()

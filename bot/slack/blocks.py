@@ -212,7 +212,8 @@ def answer_blocks(answer: Answer, *, view: str = "draft", share: bool = False, e
 
 def search_blocks(query: str, sources: Sequence[Source]) -> list[Block]:
     heading = messages.SLACK_SEARCH_HEADING.format(query=escape(query[:200]))
-    return [section(p) for p in split_text(f"{heading}\n{source_lines(sources)}")][: MAX_BLOCKS]
+    found: list[Block] = [section(p) for p in split_text(f"{heading}\n{source_lines(sources)}")]
+    return found[:MAX_BLOCKS]
 
 
 def search_text(query: str, sources: Sequence[Source]) -> str:
@@ -281,7 +282,8 @@ def escalation_blocks(
         section(where),
         *[section(p) for p in split_text(messages.ESCALATION_CONFIDENCE.format(badge=badge(answer), reasons=reasons))],
         *[section(p) for p in split_text(messages.ESCALATION_SOURCES.format(sources=source_lines(answer.sources)))],
-        *[section(p) for p in split_text(messages.ESCALATION_MISSING.format(items=required_lines(answer.required_data)))],
+        *[section(p) for p in split_text(messages.ESCALATION_MISSING.format(
+            items=required_lines(answer.required_data)))],
         context(messages.SLACK_FOOTER.format(
             request_id=answer.request_id, embedder=answer.backends.embedder, store=answer.backends.store,
             drafter=answer.backends.drafter, total_ms=answer.timings_ms.get("total", 0.0))),
