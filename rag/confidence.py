@@ -55,7 +55,11 @@ def assess(retrieval: Retrieval, *, high: float, low: float) -> tuple[Confidence
 
     if retrieval.mode == "lexical":
         # No semantic signal: keyword strength can make it "review" at best, never "answer".
-        score = round(min(high - 0.01, 0.2 + 0.3 * _clamp(retrieval.top_lexical / 20.0)) * (1 - unknown), 3)
+        # BM25 alone tells answerable from out-of-scope poorly (dev sets), so a degraded answer is
+        # "review" unless the ticket is full of words the KB never uses.
+        strength = _clamp((retrieval.top_lexical - 8.0) / 12.0)
+        score = 0.36 + 0.2 * strength - 1.5 * max(0.0, unknown - 0.35)
+        score = round(max(0.0, min(high - 0.01, score)), 3)
         reasons.append(f"keyword search only: best match “{title}”")
     else:
         cosine = retrieval.top_dense
@@ -70,8 +74,8 @@ def assess(retrieval: Retrieval, *, high: float, low: float) -> tuple[Confidence
             + WEIGHTS["critical"] * critical
         )
         score = round(1.0 / (1.0 + math.exp(-SLOPE * (z - CENTRE))), 3)
-        strength = "close" if cosine >= 0.55 else "partial" if cosine >= 0.45 else "weak"
-        reasons.append(f"{strength} match: “{title}” (similarity {cosine:.2f})")
+        closeness = "close" if cosine >= 0.55 else "partial" if cosine >= 0.45 else "weak"
+        reasons.append(f"{closeness} match: “{title}” (similarity {cosine:.2f})")
         if lead >= 0.06:
             reasons.append("one article clearly leads")
         elif lead < 0.02:
