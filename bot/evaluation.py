@@ -52,6 +52,9 @@ async def evaluate(kb: Path, tickets_path: Path, modes: list[str] | None = None)
         try:
             summary = await ingest(engine, [kb])
             report["ingest"] = summary.line()
+            report["backends"] = engine.backends.model_dump()
+            # The OpenAI drafter's prompt version goes into results so runs stay comparable.
+            report["prompt_version"] = getattr(engine.drafter, "prompt_version", None)
         finally:
             await engine.close()
         for mode in modes or ["hybrid", "dense", "lexical"]:
