@@ -97,3 +97,18 @@ def test_installed_kb_script_runs(data_dir: Path) -> None:
     )
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["sources"][0]["article_id"] == "reset-your-password"
+
+
+def test_eval_prints_the_quality_figures_per_mode(capsys: pytest.CaptureFixture[str]) -> None:
+    tickets = SAMPLE_KB / "tickets.jsonl"
+    assert main(["eval", "--kb", str(SAMPLE_KB), "--tickets", str(tickets), "--modes", "hybrid,lexical", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["tickets"] == 24 and set(report["modes"]) == {"hybrid", "lexical"}
+    hybrid = report["modes"]["hybrid"]
+    for key in ("recall@1", "recall@5", "mrr", "escalation_precision", "escalation_recall", "must_mention_found",
+                "latency_ms_p50", "latency_ms_p95"):
+        assert key in hybrid
+    assert hybrid["recall@5"] >= 0.9 and hybrid["mrr"] > report["modes"]["lexical"]["mrr"]
+    assert main(["eval", "--kb", str(SAMPLE_KB), "--tickets", str(tickets), "--modes", "hybrid"]) == 0
+    table = capsys.readouterr().out
+    assert "R@5" in table and "MRR" in table and "hybrid" in table
