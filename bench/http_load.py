@@ -205,7 +205,7 @@ async def wait_ready(base: str, proc: subprocess.Popen[bytes] | None, seconds: f
 
 def print_table(rows: list[dict[str, Any]]) -> None:
     print(f"{'run':52} {'requests':>8} {'errors':>6} {'req/s':>8} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} "
-          f"{'server CPU ms/req':>17}")
+          f"{'CPU ms/req':>17}")
     for r in rows:
         errors = sum(r["errors"].values()) if isinstance(r["errors"], dict) else 0
         print(f"{r['name']!s:52} {r['requests']:>8} {errors:>6} {r['req_per_s']:>8} {r['p50_ms']:>8} "
