@@ -1,7 +1,7 @@
 """Slack door latency on the embedded default: ack p50/p99 and event-to-updated-answer.
 
-    python bench/slack_ack.py                        # 400 signed requests (half /kb, half app_mention)
-    python bench/slack_ack.py --requests 1000 --rate 40
+    python bench/slack_ack.py                        # 400 signed requests at 10/s (half /kb, half app_mention)
+    python bench/slack_ack.py --requests 1000 --rate 20
 
 `kb serve` runs in its own process in HTTP mode (SLACK_API_URL pointing at the fake Slack of
 tests/fakes/slack.py, which runs here with the load generator). Each request is signed like
@@ -214,7 +214,7 @@ async def wait_ready(session: aiohttp.ClientSession, base: str, proc: subprocess
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=400, help="signed requests under load (>= 200)")
-    parser.add_argument("--rate", type=float, default=20.0, help="requests a second, open loop")
+    parser.add_argument("--rate", type=float, default=10.0, help="requests a second, open loop")
     parser.add_argument("--idle", type=int, default=30, help="one-at-a-time events and commands for the idle figure")
     parser.add_argument("--data-dir", help="reuse an ingested KB_DATA_DIR (default: a fresh one, seeded)")
     args = parser.parse_args()
