@@ -10,6 +10,7 @@ instead of pretending to know.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -43,8 +44,15 @@ def _greeting(ticket: Ticket) -> str:
 
 
 def _lines(hit: Hit) -> tuple[list[str], list[str]]:
+    # Parsing a chunk's text costs more than the rest of the draft: cached by the text itself.
+    prose, steps = _chunk_lines(hit.chunk.text)
+    return list(prose), list(steps)
+
+
+@functools.lru_cache(maxsize=8_192)
+def _chunk_lines(text: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
     """(prose sentences, numbered steps) of a chunk, Markdown removed, tables and code left out."""
-    body = _CODE_FENCE.sub("", hit.chunk.text)
+    body = _CODE_FENCE.sub("", text)
     prose: list[str] = []
     steps: list[str] = []
     for raw in body.splitlines():
@@ -59,7 +67,7 @@ def _lines(hit: Hit) -> tuple[list[str], list[str]]:
             prose.append(_STEP.sub("", text))
         else:
             prose.extend(sentences(text))
-    return prose, steps
+    return tuple(prose), tuple(steps)
 
 
 class ExtractiveDrafter:
@@ -141,7 +149,16 @@ class ExtractiveDrafter:
 
 
 def _overlap(asked: set[str], text: str) -> float:
-    return float(len(asked & content_words(text)))
+    return float(len(asked & _kb_words(text)))
+
+
+@functools.lru_cache(maxsize=32_768)
+def _kb_words(text: str) -> frozenset[str]:
+    """content_words of KB text (sentences, steps, headings), cached: they recur in every answer.
+
+    Only KB text comes here, never ticket text (which is neither repeated nor ours to keep).
+    """
+    return frozenset(content_words(text))
 
 
 def _is_warning(sentence: str) -> bool:
