@@ -79,8 +79,10 @@ async def test_kb_serve_seeds_an_empty_kb_answers_and_stops_on_sigterm(tmp_path:
     for name in ARTICLES:
         shutil.copy(SAMPLE_KB / name, sample / name)
     data_dir = tmp_path / "data"
+    # Slack in HTTP mode: serve's hook mounts /slack/events on the same port (no Slack call at startup).
     env = serve_env(KB_DATA_DIR=str(data_dir), KB_HOST="127.0.0.1", KB_PORT="0", KB_API_KEYS=KEY,
-                    KB_SAMPLE_KB=str(sample), KB_LOG_LEVEL="INFO")
+                    KB_SAMPLE_KB=str(sample), KB_LOG_LEVEL="INFO", SLACK_BOT_TOKEN="xoxb-serve-test",
+                    SLACK_SIGNING_SECRET="serve-test-secret", SLACK_API_URL="http://127.0.0.1:9/api/")
     proc = await asyncio.create_subprocess_exec(KB, "serve", env=env, cwd=tmp_path, stdin=asyncio.subprocess.DEVNULL,
                                                 stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
     try:
@@ -105,6 +107,10 @@ async def test_kb_serve_seeds_an_empty_kb_answers_and_stops_on_sigterm(tmp_path:
             assert answer["sources"][0]["article_id"] == "reset-your-password"
             async with session.post(f"{url}/api/v1/generate-response", json={"ticket": "x"}) as resp:
                 assert resp.status == 401
+            async with session.post(f"{url}/slack/events", data=b"{}", headers={"Content-Type": "application/json",
+                                    "X-Request-ID": "slack-1"}) as resp:
+                assert resp.status == 401  # mounted: Bolt refuses an unsigned request (not our 404)
+                assert resp.headers["X-Request-ID"] == "slack-1"  # and it went through our middleware
 
         # Requests in flight when SIGTERM arrives finish with their answers; then the server exits.
         in_flight, results = await sigterm_under_load(proc, url)
@@ -117,12 +123,14 @@ async def test_kb_serve_seeds_an_empty_kb_answers_and_stops_on_sigterm(tmp_path:
         rest = stopping + await read_json_lines(proc.stderr, "Stopped", timeout=30)
         assert await asyncio.wait_for(proc.wait(), 30) == 0
         access = [line for line in rest if line["logger"] == "bot.http.access"]
-        assert [(a["route"], a["status"]) for a in access[:3]] == [
-            ("/health", 200), ("/api/v1/generate-response", 200), ("/api/v1/generate-response", 401)]
-        answers_logged = [a for a in access[3:] if a["route"] == "/api/v1/generate-response"]
+        assert [(a["route"], a["status"]) for a in access[:4]] == [
+            ("/health", 200), ("/api/v1/generate-response", 200), ("/api/v1/generate-response", 401),
+            ("/slack/events", 401)]
+        answers_logged = [a for a in access[4:] if a["route"] == "/api/v1/generate-response"]
         assert len(answers_logged) == len(answered) and all(a["status"] == 200 for a in answers_logged)
         assert access[1]["request_id"] == "serve-1" and access[1]["decision"] in {"answer", "review", "escalate"}
-        assert "password?" not in json.dumps(rest) and KEY not in json.dumps(startup + rest)
+        everything = json.dumps(startup + rest)
+        assert "password?" not in everything and KEY not in everything and "serve-test-secret" not in everything
     finally:
         if proc.returncode is None:
             proc.kill()
