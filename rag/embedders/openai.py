@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from rag.batching import size_bounded
 from rag.errors import ConfigError, EmbedderError
 from rag.openai_client import build_breaker, build_client, guarded
 from rag.protocols import Vectors
@@ -41,19 +42,7 @@ INPUT_BYTES = (MAX_INPUT_TOKENS - 191) * BYTES_PER_TOKEN
 
 def batches(texts: Sequence[str], max_inputs: int = MAX_INPUTS, max_bytes: int = REQUEST_BYTES) -> list[list[int]]:
     """Indexes of `texts` grouped into requests that respect the input-count and size limits."""
-    out: list[list[int]] = []
-    current: list[int] = []
-    size = 0
-    for i, text in enumerate(texts):
-        n = len(text.encode("utf-8"))
-        if current and (len(current) == max_inputs or size + n > max_bytes):
-            out.append(current)
-            current, size = [], 0
-        current.append(i)
-        size += n
-    if current:
-        out.append(current)
-    return out
+    return size_bounded(range(len(texts)), lambda i: len(texts[i].encode("utf-8")), max_inputs, max_bytes)
 
 
 def fit_input(text: str) -> str:

@@ -36,6 +36,7 @@ from pinecone.errors.exceptions import (
     RateLimitError,
 )
 
+from rag.batching import size_bounded
 from rag.errors import ConfigError, StoreError, StoreMismatchError
 from rag.models import Chunk
 from rag.protocols import Vectors
@@ -96,19 +97,7 @@ def metadata(chunk: Chunk) -> dict[str, Any]:
 
 def upsert_batches(records: Sequence[dict[str, Any]]) -> list[list[dict[str, Any]]]:
     """Consecutive groups of at most 100 records whose JSON stays under the request limit."""
-    out: list[list[dict[str, Any]]] = []
-    current: list[dict[str, Any]] = []
-    size = 0
-    for record in records:
-        n = _json_bytes(record) + 1
-        if current and (len(current) == MAX_BATCH_VECTORS or size + n > MAX_REQUEST_BYTES):
-            out.append(current)
-            current, size = [], 0
-        current.append(record)
-        size += n
-    if current:
-        out.append(current)
-    return out
+    return size_bounded(records, lambda r: _json_bytes(r) + 1, MAX_BATCH_VECTORS, MAX_REQUEST_BYTES)
 
 
 def _json_bytes(value: object) -> int:
