@@ -2,6 +2,8 @@
 
 Only what chunking and drafting need survives: headings (`#`..), paragraphs, lists, code, links,
 quotes (admonitions), tables as `a | b` rows. Site chrome (script, style, nav, forms) is dropped.
+A whole page (a crawled help center) also loses its header, footer, sidebars, breadcrumbs, cookie
+banners and "Was this article helpful?" widgets, and `not_an_article` tells listing pages apart.
 
     doc = parse_html("<title>Reset</title><h1>Reset</h1><p>Open <a href='/s'>Settings</a>.</p>")
     doc.title  # "Reset"
@@ -14,6 +16,7 @@ import re
 import warnings
 from collections.abc import Iterable
 from dataclasses import dataclass
+from urllib.parse import urljoin
 
 from bs4 import BeautifulSoup, MarkupResemblesLocatorWarning
 from bs4.element import Comment, Doctype, NavigableString, PageElement, ProcessingInstruction, Tag
@@ -24,8 +27,34 @@ BLOCK_TAGS = {
     "h1", "h2", "h3", "h4", "h5", "h6", "ul", "ol", "li", "pre", "blockquote", "table", "hr",
     "dl", "dt", "dd", "details", "summary", "body", "html",
 }  # fmt: skip
+
+# Page chrome, by tag, ARIA role, and words in class / id.
+CHROME_TAGS = {"nav", "header", "footer", "aside", "form", "dialog"}
+CHROME_ROLES = {"navigation", "banner", "contentinfo", "complementary", "search", "dialog", "alertdialog"}
+# A class/id word starting or ending with one of these ("navbar", "sidenav", "CookieConsent")...
+CHROME_AFFIXES = ("nav", "menu", "sidebar", "footer", "header", "breadcrumb", "cookie", "toc", "skip")
+# ... or equal to one of these (shorter words that are part of ordinary ones: "shared", "metadata").
+CHROME_WORDS = {
+    "masthead", "share", "social", "vote", "votes", "rating", "feedback", "helpful", "comment", "comments",
+    "related", "recent", "recently", "pagination", "pager", "author", "byline", "meta", "consent", "gdpr",
+    "onetrust", "newsletter", "subscribe", "print", "sr-only", "visually-hidden", "screen-reader-text",
+    "table-of-contents",
+}  # fmt: skip
+_HELPFUL = re.compile(
+    r"^\s*(was this (article|page|information|answer|content) (helpful|useful)|did (this|you find) .{0,40}"
+    r"(help|answer|useful)|is this (page|article) helpful|(\d+ out of \d+ )?found this helpful"
+    r"|have more questions|still need help)",
+    re.I,
+)
+# Containers the "most text" search may step into when a page has no <main> or <article>.
+CONTAINERS = {"body", "html", "div", "section", "table", "tbody", "tr", "td", "center", "span"}
+MIN_PROSE = 200  # chars of non-link text below which a page is not an article
+MAX_LINK_SHARE = 0.6  # share of a page's text inside links above which it is a listing page
 _SPACES = re.compile(r"\s+")
+_INVISIBLE = re.compile("[\u200b\u2060\ufeff]")  # e.g. the zero-width text of heading anchors
 _BR = "\x00br\x00"  # survives whitespace collapsing, becomes a newline at the end
+_SEPARATOR = r"\s(?:\||-|–|—|·|::)\s"
+_TITLE_SUFFIX = re.compile(rf"{_SEPARATOR}(?:(?!{_SEPARATOR}).)+$")  # " | Acme Help Center"
 
 
 @dataclass(frozen=True)
@@ -33,30 +62,167 @@ class HtmlDocument:
     title: str | None
     url: str | None
     body: str
+    text_chars: int = 0  # visible text of the content, title excluded
+    link_chars: int = 0  # of which inside links
 
 
-def parse_html(html: str) -> HtmlDocument:
-    """Title (first `<h1>`, else `<title>`), canonical URL if declared, Markdown body."""
+def parse_html(html: str, *, base_url: str | None = None) -> HtmlDocument:
+    """Title (`<h1>`, else `<title>` without its " | Site" suffix), canonical URL, Markdown body.
+
+    The body is the page's `<article>`, `<main>` or `[role=main]`, else its block with the most
+    text, without page chrome. Links become absolute against the page URL (or `base_url`).
+    """
     soup = _soup(html)
-    # The <h1> is the article's own title; <title> often carries a " - Site name" suffix.
-    h1 = soup.find("h1")
+    url = _page_url(soup)
     title_tag = soup.find("title")
-    title = _line(h1) if isinstance(h1, Tag) else ""
-    if not title and isinstance(title_tag, Tag):
-        title = _SPACES.sub(" ", title_tag.get_text()).strip()
-    canonical = soup.find("link", rel="canonical")
-    url = canonical.get("href") if isinstance(canonical, Tag) else None
-    # Prefer the article itself over the page around it when the page says where it is.
-    root = soup.find("article") or soup.find("main") or soup
-    body = html_to_markdown(root) if isinstance(root, (Tag, BeautifulSoup)) else ""
-    return HtmlDocument(title=title or None, url=url if isinstance(url, str) else None, body=body)
+    page_title = _SPACES.sub(" ", title_tag.get_text()).strip() if isinstance(title_tag, Tag) else ""
+    for tag in soup.find_all(["head", "title", "script", "style", "noscript", "template"]):
+        tag.decompose()  # their text would count as the page's text (a <title> outside <head> too)
+    root = _content_root(soup)
+    semantic = _is_semantic(root)
+    title = _title(soup, root, page_title) if semantic else ""  # before its header (and <h1>) goes
+    _strip_chrome(root)
+    if not semantic:
+        title = _title(soup, root, page_title)  # now that the site's header, and a logo <h1>, are gone
+        root = _densest(root)
+    base = url or base_url
+    if base:
+        _absolute_links(root, base)
+    text = _text(root)
+    links = sum(len(_text(a)) for a in root.find_all("a"))
+    text_chars = len(text) - len(title) if title and title in text else len(text)
+    body = html_to_markdown(root)
+    return HtmlDocument(title=title or None, url=url, body=body, text_chars=text_chars, link_chars=links)
 
 
-def html_to_markdown(html: str | Tag) -> str:
+def not_an_article(doc: HtmlDocument) -> str | None:
+    """Why a parsed page is not worth ingesting (an index, a listing, a redirect), or None."""
+    prose = doc.text_chars - doc.link_chars
+    if prose < MIN_PROSE:
+        return f"not an article: only {max(prose, 0)} characters of text outside links and navigation"
+    if doc.text_chars and doc.link_chars / doc.text_chars > MAX_LINK_SHARE:
+        share = round(100 * doc.link_chars / doc.text_chars)
+        return f"not an article: {share}% of its text is links (an index or listing page)"
+    return None
+
+
+def html_to_markdown(html: str | Tag, *, base_url: str | None = None) -> str:
     """Convert an HTML fragment (or parsed tag) to Markdown text with blank lines between blocks."""
     node = _soup(html) if isinstance(html, str) else html
+    if base_url:
+        _absolute_links(node, base_url)
     text = "\n\n".join(b for b in _blocks(node) if b.strip()).replace(_BR, "\n")
     return re.sub(r"\n{3,}", "\n\n", text).strip()
+
+
+def _page_url(soup: BeautifulSoup) -> str | None:
+    canonical = soup.find("link", rel="canonical")
+    og = soup.find("meta", attrs={"property": "og:url"})
+    for tag, attr in ((canonical, "href"), (og, "content")):
+        value = tag.get(attr) if isinstance(tag, Tag) else None
+        if isinstance(value, str) and value.strip():
+            return value.strip()
+    return None
+
+
+def _content_root(soup: BeautifulSoup) -> Tag:
+    """The page's own declaration of where the content is; else the body, to be narrowed later."""
+    # Several top-level <article>s are teasers on a listing page, not one article.
+    articles = [a for a in soup.find_all("article") if a.find_parent("article") is None]
+    if len(articles) == 1:
+        return articles[0]
+    for found in (soup.find("main"), soup.find(True, role="main"), soup.find(True, itemprop="articleBody")):
+        if isinstance(found, Tag):
+            return found
+    body = soup.find("body")
+    return body if isinstance(body, Tag) else soup
+
+
+def _is_semantic(root: Tag) -> bool:
+    return root.name in {"article", "main"} or root.get("role") == "main" or root.has_attr("itemprop")
+
+
+def _title(soup: BeautifulSoup, root: Tag, title: str) -> str:
+    """The content's `<h1>`, else `title` (the `<title>`) without the site's name, else any `<h1>`.
+
+    An `<h1>` outside the content is often the site's logo, so `<title>` comes before it.
+    """
+    h1 = root.find("h1")
+    if isinstance(h1, Tag) and _line(h1):
+        return _line(h1)
+    if title:
+        short = _TITLE_SUFFIX.sub("", title)
+        return short if short.strip() else title
+    h1 = soup.find("h1")
+    return _line(h1) if isinstance(h1, Tag) else ""
+
+
+def _strip_chrome(root: Tag) -> None:
+    total = len(_text(root)) or 1
+    for tag in root.find_all(True):
+        if tag.decomposed or tag.parent is None:
+            continue
+        if _is_hidden(tag) or tag.name in CHROME_TAGS or tag.get("role") in CHROME_ROLES:
+            tag.decompose()
+        elif _chrome_words(tag):
+            # A layout wrapper ("page-with-sidebar") holds the article: keep what is mostly prose.
+            size = len(_text(tag))
+            if size < total / 2 or _link_share(tag) > 0.5:
+                tag.decompose()
+    for text in root.find_all(string=_HELPFUL):
+        widget = text.parent
+        while isinstance(widget, Tag) and widget.parent is not None and widget.parent is not root:
+            if len(_text(widget.parent)) > 300:
+                break
+            widget = widget.parent
+        if isinstance(widget, Tag) and widget is not root and not widget.decomposed:
+            widget.decompose()
+
+
+def _is_hidden(tag: Tag) -> bool:
+    style = str(tag.get("style") or "").replace(" ", "").lower()
+    return tag.has_attr("hidden") or tag.get("aria-hidden") == "true" or "display:none" in style
+
+
+def _chrome_words(tag: Tag) -> bool:
+    classes = tag.get("class")
+    names = [str(c) for c in (classes if isinstance(classes, list) else [classes or ""])]
+    names.append(str(tag.get("id") or ""))
+    for name in names:
+        name = re.sub(r"([a-z])([A-Z])", r"\1-\2", name).lower()  # "relatedArticles" has two words
+        if name in CHROME_WORDS:
+            return True
+        for word in re.split(r"[^a-z0-9]+", name):
+            if word in CHROME_WORDS or (word and word.startswith(CHROME_AFFIXES)) or word.endswith(CHROME_AFFIXES):
+                return True
+    return False
+
+
+def _densest(node: Tag) -> Tag:
+    """Step into the child that holds most of the text while one does (a layout's content column)."""
+    while True:
+        total = len(_text(node))
+        children = [c for c in node.children if isinstance(c, Tag) and c.name in CONTAINERS]
+        best = max(children, key=lambda c: len(_text(c)), default=None)
+        if best is None or len(_text(best)) < 0.75 * total:
+            return node
+        node = best
+
+
+def _absolute_links(node: Tag | BeautifulSoup, base: str) -> None:
+    for a in node.find_all("a", href=True):
+        href = a["href"]
+        if isinstance(href, str) and href and not href.startswith(("#", "javascript:", "mailto:", "tel:")):
+            a["href"] = urljoin(base, href)
+
+
+def _text(node: Tag | PageElement) -> str:
+    return _SPACES.sub(" ", node.get_text(" ")).strip()
+
+
+def _link_share(tag: Tag) -> float:
+    size = len(_text(tag))
+    return sum(len(_text(a)) for a in tag.find_all("a")) / size if size else 1.0
 
 
 def _soup(html: str) -> BeautifulSoup:
@@ -148,7 +314,7 @@ def _inline(node: object) -> str:
     if isinstance(node, (Comment, Doctype, ProcessingInstruction)):
         return ""
     if isinstance(node, NavigableString):
-        return str(node)
+        return _INVISIBLE.sub("", str(node))
     if not isinstance(node, Tag) or node.name in DROP_TAGS:
         return ""
     if node.name == "br":

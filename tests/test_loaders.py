@@ -97,6 +97,8 @@ def test_html_file(tmp_path: Path) -> None:
     <link rel="canonical" href="https://help.example/invoices"><style>p{color:red}</style>
     <script>track()</script></head><body><nav><a href="/">Home</a></nav>
     <article><h1>Download invoices</h1><p>Invoices are in <a href="/billing">Billing</a>.</p>
+    <p>Every paid plan gets one invoice a month, on the day the subscription renews. Owners and billing
+    managers can download them; other members see the billing page without the download button.</p>
     <h2>Steps</h2><ol><li>Open <b>Billing</b>.</li><li>Click <code>Download</code>.</li></ol>
     <h3>Notes</h3><ul><li>PDF only</li><li>Kept for 7 years</li></ul>
     <pre>GET /invoices
@@ -106,7 +108,8 @@ def test_html_file(tmp_path: Path) -> None:
     assert article.id == "invoices"
     assert article.title == "Download invoices"
     assert article.url == "https://help.example/invoices"
-    assert article.body.startswith("Invoices are in [Billing](/billing).")
+    # Relative links become absolute against the page's URL: a chunk is read away from its page.
+    assert article.body.startswith("Invoices are in [Billing](https://help.example/billing).")
     assert "## Steps\n\n1. Open **Billing**.\n2. Click `Download`." in article.body
     assert "### Notes\n\n- PDF only\n- Kept for 7 years" in article.body
     assert "```\nGET /invoices\n# not a heading\n```" in article.body
@@ -125,15 +128,11 @@ def test_html_to_markdown_quotes_nested_lists_and_line_breaks() -> None:
         "<ul><li>one<ul><li>one-a</li></ul></li><li>two</li></ul><p>a<br>b</p>"
         "<table><tr><th>Plan</th><th>Price</th></tr><tr><td>Pro</td><td>$9</td></tr></table>"
     )
-    assert md == (
-        "> **Warning:** cannot be undone.\n\n- one\n  - one-a\n- two\n\na\nb\n\nPlan | Price\nPro | $9"
-    )
+    assert md == ("> **Warning:** cannot be undone.\n\n- one\n  - one-a\n- two\n\na\nb\n\nPlan | Price\nPro | $9")
 
 
 def test_plain_text(tmp_path: Path) -> None:
-    write(
-        tmp_path / "faq.txt", "\n\nHow do refunds work?\nRefunds go back to the card.\n\nIt takes 5 days.\n"
-    )
+    write(tmp_path / "faq.txt", "\n\nHow do refunds work?\nRefunds go back to the card.\n\nIt takes 5 days.\n")
     [article] = load_sources([tmp_path]).articles
     assert (article.id, article.title) == ("faq", "How do refunds work?")
     assert article.body == "Refunds go back to the card.\n\nIt takes 5 days."
@@ -174,6 +173,63 @@ def test_zendesk_top_level_list_and_bad_entry(tmp_path: Path) -> None:
     [error] = result.errors
     assert error.source == str(bad.resolve())
     assert "article #1" in error.reason
+
+
+def test_zendesk_api_pages_names_urls_sections_and_locales(tmp_path: Path) -> None:
+    """The Help Center API's own page shape, as a script saves it (several pages in one list)."""
+    page1 = {
+        "articles": [
+            zendesk_item(1, section_id=11, body='<p>See <a href="/hc/en-us/articles/360002">this</a>.</p>'),
+            {  # an article as the API lists it: `name`, and `url` is the API's JSON address
+                "id": 360002, "name": "Cancel your plan", "title": None, "html_url": None,
+                "url": "https://acme.zendesk.com/api/v2/help_center/en-us/articles/360002.json",
+                "body": "<p>Open <b>Billing</b>.</p>", "section_id": 12,
+                "locale": "en-us", "source_locale": "en-us", "draft": False,
+            },
+        ],
+        "sections": [{"id": 11, "name": "Invoices"}, {"id": 12, "name": "Plans"}],
+        "next_page": "https://acme.zendesk.com/api/v2/help_center/en-us/articles.json?page=2",
+        "page": 1, "page_count": 2, "per_page": 2, "count": 4,
+    }  # fmt: skip
+    page2 = {
+        "articles": [
+            zendesk_item(1, locale="de", source_locale="en-us", title="Artikel 1"),  # a translation
+            zendesk_item(4, draft=True),
+        ],
+        "next_page": None,
+    }
+    write(tmp_path / "pages.json", json.dumps([page1, page2]))
+    result = load_sources([tmp_path])
+    assert result.errors == []
+    assert [(a.id, a.title, a.url, a.tags) for a in result.articles] == [
+        ("360001", "Article 1", "https://acme.zendesk.com/hc/en-us/articles/360001", ["billing", "faq", "Invoices"]),
+        ("360002", "Cancel your plan", "https://acme.zendesk.com/hc/en-us/articles/360002", ["Plans"]),
+        ("360001-de", "Artikel 1", "https://acme.zendesk.com/hc/en-us/articles/360001", ["billing", "faq"]),
+    ]  # fmt: skip
+    # Relative links work away from the page they were written on.
+    assert result.articles[0].body == "See [this](https://acme.zendesk.com/hc/en-us/articles/360002)."
+
+
+def test_zendesk_json_lines(tmp_path: Path) -> None:
+    lines = [json.dumps(zendesk_item(1)), "", json.dumps(zendesk_item(2, body="<ul><li>a</li></ul>"))]
+    write(tmp_path / "export.jsonl", "\n".join(lines) + "\n")
+    result = load_sources([tmp_path])
+    assert result.errors == [] and result.files == 1
+    assert [(a.id, a.body) for a in result.articles] == [
+        ("360001", "Body of article 1.\n\n## Steps\n\n1. Do it"),
+        ("360002", "- a"),
+    ]
+
+
+def test_json_lines_that_are_not_articles(tmp_path: Path) -> None:
+    tickets = write(tmp_path / "tickets.jsonl", '{"ticket": "I was charged twice"}\n')
+    broken = write(tmp_path / "kb" / "broken.jsonl", json.dumps(zendesk_item(1)) + "\n{oops\n")
+    result = load_sources([tmp_path])  # in a folder: tickets are not articles and not an error
+    assert result.files == 1 and result.articles == []
+    [error] = result.errors
+    assert (error.source, error.reason) == (str(broken.resolve()), "invalid JSON on line 2 (column 2)")
+    [error] = load_sources([tickets]).errors  # named on its own, it must be an export
+    assert "not a Zendesk Help Center" in error.reason
 
 
 def test_folder_walk_skips_hidden_and_non_articles(tmp_path: Path) -> None:

@@ -1,0 +1,371 @@
+"""Liquid and kramdown markup of Jekyll / docs-as-code Markdown -> the text a reader would see.
+
+We have no site data and no includes, so we keep what the author wrote and drop what a build
+would compute: conditionals keep their first branch, `{% raw %}` keeps its text literally,
+`{% data … %}`, `{% include … %}` and other tags go, `{{ … }}` becomes nothing (or the page's own
+front matter value for `{{ page.x }}`). Fenced code blocks are left as written.
+
+    render_liquid("{% ifversion fpt %}Free{% else %}Server{% endif %} plan.\\n{% data reusables.x %}\\n")
+    # "Free plan.\\n"
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+
+# Tags whose first branch is kept: the docs' default reading (GitHub Docs put the github.com text first).
+CONDITIONALS = {"if", "ifversion", "ifnotversion", "unless", "case"}
+BRANCHES = {"elsif", "else", "when"}
+# Blocks whose body is computed from data we do not have (loops) or never shown (capture).
+DROPPED_BLOCKS = {"for", "tablerow", "capture"}
+# Callout blocks become admonitions, which the tier rules read (`> **Warning:** …`).
+CALLOUTS = {
+    "note": "Note", "tip": "Tip", "warning": "Warning", "danger": "Warning", "caution": "Caution",
+    "important": "Important",
+}  # fmt: skip
+# GitHub Docs' platform / tool blocks: their label keeps three copies of the same steps apart.
+LABELLED = {"mac": "Mac", "windows": "Windows", "linux": "Linux", "webui": "Web UI", "cli": "GitHub CLI",
+            "desktop": "GitHub Desktop"}  # fmt: skip
+# Tags that stand for whole blocks of text (reusables, includes): where they were, steps are missing.
+CONTENT_TAGS = {"data", "include", "include_relative", "indented_data_reference", "render"}
+
+_SCAN = re.compile(
+    r"(?P<fence>^[ \t]*(?P<mark>`{3,}|~{3,})[^\n]*$)"
+    r"|(?P<code>(?P<ticks>`+)(?!`)[^\n]*?(?<!`)(?P=ticks)(?!`))"  # inline code, kept as written
+    r"|(?P<tag>\{%-?\s*(?P<name>\w+)(?P<args>.*?)-?%\})"
+    r"|(?P<out>\{\{-?(?P<expr>.*?)-?\}\})",
+    re.M | re.S,
+)
+_RAW_MARK = re.compile(r"^[ \t]*\{%-?\s*(?:end)?raw\s*-?%\}[ \t]*\n|\{%-?\s*(?:end)?raw\s*-?%\}", re.M)
+_ARIA_LABEL = re.compile(r"""aria-label\s*=\s*(["'])(.*?)\1""")
+_DROPPED = "\x02"  # where a tag was: spacing and empty lines are repaired around it
+_GAP = "\x03"  # where a block of text (a reusable) was: a numbered list around it is renumbered
+_SENTINELS = _DROPPED + _GAP
+_FENCE = re.compile(r"^[ \t]*(`{3,}|~{3,})")
+_ORDERED = re.compile(r"^(\d+)([.)])([ \t]+)")
+_EMPTY_ITEM = re.compile(r"^[ \t]*(?:>[ \t]*)*(?:[-*+]|\d+[.)])?[ \t]*$")  # also "> *", ">"
+_QUOTE = re.compile(r"^[ \t]*>")
+# What is left of a callout whose text was a reusable: "> **Note:**", "> [!WARNING]".
+_BARE_LABEL = re.compile(r"^(?:\*\*[^*\n]{1,30}\*\*:?|\[![a-z]+\])$", re.I)
+_EMPTY_LINK = re.compile(r"(?<!!)\[([^\]\n]+)\]\(\s*\)")
+# kramdown attribute lists: `{: .note }` on its own line, `{:toc}`, `## Heading {#id}`.
+_IAL_LINE = re.compile(r"^[ \t]*\{:[^}\n]*\}[ \t]*$")
+_IAL_TAIL = re.compile(r"[ \t]*\{(?::|#)[^}\n]*\}[ \t]*$")
+_TOC_ITEM = re.compile(r"^[ \t]*(?:[-*+]|1\.)[ \t]+TOC[ \t]*$", re.I)
+_IAL_CALLOUT = re.compile(r"\.(note|tip|warning|danger|caution|important)\b", re.I)
+
+
+@dataclass
+class _Frame:
+    name: str  # the block tag that opened it ("" for the document)
+    keep: bool  # whether text here is shown (the parent's keep included)
+    parent_keep: bool
+    out: list[str] = field(default_factory=list)
+    branches: int = 0
+    indent: str = ""  # of the line the block tag stood on
+
+
+def render_liquid(text: str, page: Mapping[str, object] | None = None) -> str:
+    """The reader's text of `text` (Liquid tags resolved as above); `page` is the front matter."""
+    if "{%" not in text and "{{" not in text:
+        return text
+    rendered = _tidy(_render(text, page or {}))
+    # Blocks we make (callouts, labels) bring blank lines around them; the text's own ends stay.
+    head = "\n" if text.startswith("\n") else ""
+    tail = "\n" if text.endswith("\n") else ""
+    return head + rendered.strip("\n") + tail if rendered.strip() else ""
+
+
+def strip_kramdown(text: str) -> str:
+    """Drop kramdown attribute lists; `{: .warning }` next to a paragraph makes it an admonition."""
+    if "{:" not in text and "{#" not in text:
+        return text
+    lines = text.split("\n")
+    out: list[str] = []
+    fence = ""
+    label = ""  # callout waiting for the paragraph below
+    quoting = False  # inside that paragraph
+    for n, line in enumerate(lines):
+        was_fenced = bool(fence)
+        fence = _fence_state(line, fence)
+        if was_fenced or fence:
+            out.append(line)
+            quoting = False
+            continue
+        if _IAL_LINE.match(line):
+            if "toc" in line.casefold() and out and _TOC_ITEM.match(out[-1]):
+                out.pop()  # "* TOC\n{:toc}" is where kramdown generates a table of contents
+            found = _IAL_CALLOUT.search(line)
+            below = n + 1 < len(lines) and bool(lines[n + 1].strip())
+            if found and below:  # an attribute line before a block styles that block
+                label = found.group(1).capitalize()
+            elif found and out and out[-1].strip():  # ... and right after one, the block above
+                _quote_last_paragraph(out, found.group(1).capitalize())
+            continue
+        line = _IAL_TAIL.sub("", line)
+        if label and line.strip():
+            line, label, quoting = _admonition(label, line.strip()), "", True
+        elif quoting and line.strip():
+            line = f"> {line}"
+        else:
+            quoting = False
+        out.append(line)
+    return "\n".join(out)
+
+
+def _quote_last_paragraph(out: list[str], label: str) -> None:
+    start = len(out)
+    while start > 0 and out[start - 1].strip():
+        start -= 1
+    out[start] = _admonition(label, out[start].strip())
+    out[start + 1 :] = [f"> {line}" for line in out[start + 1 :]]
+
+
+def _admonition(label: str, first_line: str) -> str:
+    first_line = first_line.lstrip("> ")
+    return f"> {first_line}" if first_line.startswith("**") else f"> **{label}:** {first_line}"
+
+
+def _render(text: str, page: Mapping[str, object]) -> str:
+    stack = [_Frame("", keep=True, parent_keep=True)]
+
+    def emit(piece: str) -> None:
+        if stack[-1].keep:
+            stack[-1].out.append(piece)
+
+    pos = 0
+    while (match := _SCAN.search(text, pos)) is not None:
+        emit(text[pos : match.start()])
+        pos = match.end()
+        if match.group("fence"):
+            pos = _code_end(text, match)
+            emit(_RAW_MARK.sub("", text[match.start() : pos]))  # raw marks never show, not even in code
+        elif match.group("code"):
+            emit(_RAW_MARK.sub("", match.group("code")))
+        elif match.group("out") is not None:
+            emit(_output(match.group("expr"), page))
+        else:
+            line_start = text.rfind("\n", 0, match.start()) + 1
+            before = text[line_start : match.start()]
+            indent = before if not before.strip() else ""  # a callout inside a list item stays in it
+            pos = _tag(match.group("name"), match.group("args").strip(), text, pos, stack, emit, indent)
+    emit(text[pos:])
+    while len(stack) > 1:  # unclosed blocks end with the document
+        _close(stack)
+    return "".join(stack[0].out)
+
+
+def _tag(
+    name: str, args: str, text: str, pos: int, stack: list[_Frame], emit: Callable[[str], None], indent: str
+) -> int:
+    """Apply one `{% name args %}` tag that ended at `pos`; returns where scanning goes on."""
+    top = stack[-1]
+    if name in {"raw", "comment", "highlight"}:
+        end = re.compile(r"\{%-?\s*end" + name + r"\s*-?%\}").search(text, pos)
+        if end is None:  # Liquid refuses an unclosed block; drop only the tag
+            emit(_DROPPED)
+            return pos
+        inner = text[pos : end.start()]
+        if name == "raw":
+            emit(inner)
+        elif name == "highlight":
+            lang = (args.split() or [""])[0]
+            emit(f"\n\n```{lang}\n{inner.strip(chr(10))}\n```\n\n")
+        else:
+            emit(_DROPPED)
+        return end.end()
+    if name in CONDITIONALS:
+        emit(_DROPPED)
+        stack.append(_Frame(name, keep=top.keep and name != "case", parent_keep=top.keep))
+    elif name in BRANCHES:
+        emit(_DROPPED)
+        if top.name in CONDITIONALS:
+            top.branches += 1
+            # `case` shows its first `when`; the others show their first branch only.
+            top.keep = top.parent_keep and top.name == "case" and name == "when" and top.branches == 1
+    elif name in DROPPED_BLOCKS or name in CALLOUTS or name in LABELLED:
+        emit(_DROPPED)
+        keep = top.keep and name not in DROPPED_BLOCKS
+        stack.append(_Frame(name, keep=keep, parent_keep=top.keep, indent=indent))
+    elif name.startswith("end") and any(f.name in _closed_by(name) for f in stack[1:]):
+        while stack[-1].name not in _closed_by(name):  # an inner block left open ends here too
+            _close(stack)
+        _close(stack)
+        emit(_DROPPED)
+    elif name == "octicon":
+        label = _ARIA_LABEL.search(args)  # the icon's accessible name is what a reader "sees"
+        emit(label.group(2) if label else _DROPPED)
+    else:
+        emit(_GAP if name in CONTENT_TAGS else _DROPPED)
+    return pos
+
+
+def _closed_by(end_tag: str) -> set[str]:
+    return {"if", "ifversion", "ifnotversion"} if end_tag == "endif" else {end_tag[3:]}
+
+
+def _close(stack: list[_Frame]) -> None:
+    frame = stack.pop()
+    if not stack[-1].keep or frame.name in DROPPED_BLOCKS:
+        return
+    inner = "".join(frame.out)
+    if frame.name in CALLOUTS:
+        inner = _callout(CALLOUTS[frame.name], inner, frame.indent)
+    elif frame.name in LABELLED and inner.strip(_SENTINELS + " \t\n"):
+        inner = f"\n\n{frame.indent}**{LABELLED[frame.name]}:**\n\n{inner.strip(chr(10))}\n\n"
+    stack[-1].out.append(inner)
+
+
+def _callout(label: str, inner: str, indent: str) -> str:
+    lines = [line.removeprefix(indent) for line in inner.strip("\n" + _SENTINELS + " \t").split("\n")]
+    if not "".join(lines).strip(_SENTINELS + " \t"):
+        return ""
+    if not lines[0].startswith("**"):  # the text may carry its own "**Note:**"
+        lines[0] = f"**{label}:** {lines[0]}"
+    return "\n\n" + "\n".join(f"{indent}> {line}".rstrip() for line in lines) + "\n\n"
+
+
+def _code_end(text: str, fence: re.Match[str]) -> int:
+    """End of the fenced block opened by `fence` (the end of the text when it is never closed)."""
+    mark = fence.group("mark")
+    close = re.compile(rf"^[ \t]*{re.escape(mark[0])}{{{len(mark)},}}[ \t]*$", re.M)
+    found = close.search(text, fence.end())
+    return found.end() if found else len(text)
+
+
+def _output(expr: str, page: Mapping[str, object]) -> str:
+    """`{{ page.title }}` is the page's own front matter; anything else is site data we lack."""
+    name = expr.split("|", 1)[0].strip()
+    if name.startswith("page."):
+        value = page.get(name[5:])
+        if isinstance(value, (str, int, float)) and not isinstance(value, bool):
+            return str(value)
+    return _GAP
+
+
+def _tidy(text: str) -> str:
+    """Remove what dropped tags left: empty lines and items, doubled spaces, `[text]()` links."""
+    out: list[str] = []
+    fence = ""
+    for line in text.split("\n"):
+        was_fenced = bool(fence)
+        fence = _fence_state(line, fence)
+        if was_fenced or fence:
+            out.append(line)
+            continue
+        if not any(s in line for s in _SENTINELS):
+            out.append(line)
+            continue
+        gap = _GAP in line
+        cleaned = _repair_spacing(line)
+        if not cleaned.strip() or _EMPTY_ITEM.match(cleaned):
+            if gap:
+                out.append(_GAP)  # a marker line for _renumber
+            continue
+        out.append(_EMPTY_LINK.sub(r"\1", cleaned))
+    return _collapse_blank_lines(_renumber(_drop_empty_quotes(out)))
+
+
+def _repair_spacing(line: str) -> str:
+    indent = line[: len(line) - len(line.lstrip(" \t"))]
+    rest = line[len(indent) :].lstrip(_SENTINELS + " \t")
+    rest = re.sub(rf"[ \t]*[{_SENTINELS}]+[ \t]*(?=[.,;:!?)\]]|$)", "", rest)
+
+    def join(m: re.Match[str]) -> str:
+        return " " if m.group(1) or m.group(2) else ""
+
+    rest = re.sub(rf"([ \t]*)[{_SENTINELS}]+([ \t]*)", join, rest)
+    return (indent + rest).rstrip()
+
+
+def _drop_empty_quotes(lines: list[str]) -> list[str]:
+    """Drop a blockquote left with nothing but its label once a reusable was taken out of it."""
+    out: list[str] = []
+    quote: list[str] = []
+    for line in [*lines, ""]:
+        if _QUOTE.match(line):
+            quote.append(line)
+            continue
+        pieces = [p for p in (re.sub(r"^[ \t>]+", "", q).strip() for q in quote) if p]
+        if not all(_BARE_LABEL.match(p) or _EMPTY_ITEM.match(p) for p in pieces):
+            out.extend(quote)
+        quote = []
+        out.append(line)
+    return out[:-1]
+
+
+def _renumber(lines: list[str]) -> list[str]:
+    """Number a top-level ordered list 1..n again when a reusable inside or just before it was dropped.
+
+    GitHub Docs' first steps are often reusables ("1. Open Settings"); without them a list would
+    start at 4, and a procedure that does not start at 1 reads as a fragment.
+    """
+    out: list[str] = []
+    runs: list[list[int]] = []  # indexes in `out` of the items of lists to renumber
+    items: list[int] = []
+    gap = False  # a reusable was dropped since the last paragraph, or inside this list
+    fence = ""
+
+    def end_list() -> None:
+        nonlocal items, gap
+        if items and gap:
+            runs.append(items)
+        items, gap = [], False
+
+    for n, line in enumerate(lines):
+        was_fenced = bool(fence)
+        fence = _fence_state(line, fence)
+        if line == _GAP and not was_fenced:
+            gap = True
+        elif was_fenced or fence:
+            if items and not was_fenced and not line.startswith((" ", "\t")):
+                end_list()
+            out.append(line)
+        elif _ORDERED.match(line):
+            items.append(len(out))
+            out.append(line)
+        elif items and (line.startswith((" ", "\t")) or (not line.strip() and _next_in_list(lines, n))):
+            out.append(line)
+        else:
+            if items or line.strip():
+                end_list()
+            out.append(line)
+    end_list()
+    for run in runs:
+        for number, i in enumerate(run, start=1):
+            item = _ORDERED.match(out[i])
+            assert item is not None
+            out[i] = f"{number}{item.group(2)}{item.group(3)}{out[i][item.end() :]}"
+    return out
+
+
+def _next_in_list(lines: list[str], n: int) -> bool:
+    nxt = next((x for x in lines[n + 1 :] if x.strip() and x != _GAP), "")
+    return bool(_ORDERED.match(nxt)) or nxt.startswith((" ", "\t"))
+
+
+def _collapse_blank_lines(lines: list[str]) -> str:
+    out: list[str] = []
+    fence = ""
+    for line in lines:
+        was_fenced = bool(fence)
+        fence = _fence_state(line, fence)
+        if not (was_fenced or fence) and not line.strip() and out and not out[-1].strip():
+            continue
+        out.append(line)
+    return "\n".join(out)
+
+
+def _fence_state(line: str, fence: str) -> str:
+    """The open fence after `line` ("" outside code), given the one open before it."""
+    match = _FENCE.match(line)
+    if not match:
+        return fence
+    mark = match.group(1)
+    if not fence:
+        return mark
+    if mark[0] == fence[0] and len(mark) >= len(fence) and not line.strip()[len(mark) :].strip():
+        return ""
+    return fence
