@@ -55,22 +55,45 @@ class Run:
             return lat[min(len(lat) - 1, int(p * len(lat)))] if lat else float("nan")
 
         done = len(lat) + sum(self.errors.values())
-        return {"name": self.name, "requests": done, "ok": len(lat), "errors": self.errors,
-                "seconds": round(self.seconds, 2), "req_per_s": round(done / self.seconds, 1) if self.seconds else 0.0,
-                "p50_ms": round(q(0.50), 1), "p95_ms": round(q(0.95), 1), "p99_ms": round(q(0.99), 1),
-                **({"server_cpu_ms_per_req": round(self.cpu_ms_per_req, 2)} if self.cpu_ms_per_req else {})}
+        return {
+            "name": self.name,
+            "requests": done,
+            "ok": len(lat),
+            "errors": self.errors,
+            "seconds": round(self.seconds, 2),
+            "req_per_s": round(done / self.seconds, 1) if self.seconds else 0.0,
+            "p50_ms": round(q(0.50), 1),
+            "p95_ms": round(q(0.95), 1),
+            "p99_ms": round(q(0.99), 1),
+            **({"server_cpu_ms_per_req": round(self.cpu_ms_per_req, 2)} if self.cpu_ms_per_req else {}),
+        }
 
 
 SHORT_TICKETS = [
-    "I was charged twice this month", "How do I reset my password?", "The password reset link expired",
-    "I lost my phone with the authenticator app", "How do I export my timesheets to CSV?",
-    "Can I get a refund after cancelling?", "My card payment failed", "Where do I find my invoices?",
-    "How do I add our VAT number to invoices?", "The timer stopped and I lost my time entries",
-    "The mobile app is not syncing", "The browser extension does not show up", "SSO login fails with SAML error",
-    "How do I connect Jira?", "Slack integration stopped posting", "QuickBooks sync shows an error",
-    "How do I change my e-mail address?", "How do I transfer ownership of the workspace?",
-    "Please delete my account", "How do I export all workspace data?", "What does error code 409 mean?",
-    "Which plan includes SSO?", "How do I create an account for my team?", "Webhook deliveries are failing",
+    "I was charged twice this month",
+    "How do I reset my password?",
+    "The password reset link expired",
+    "I lost my phone with the authenticator app",
+    "How do I export my timesheets to CSV?",
+    "Can I get a refund after cancelling?",
+    "My card payment failed",
+    "Where do I find my invoices?",
+    "How do I add our VAT number to invoices?",
+    "The timer stopped and I lost my time entries",
+    "The mobile app is not syncing",
+    "The browser extension does not show up",
+    "SSO login fails with SAML error",
+    "How do I connect Jira?",
+    "Slack integration stopped posting",
+    "QuickBooks sync shows an error",
+    "How do I change my e-mail address?",
+    "How do I transfer ownership of the workspace?",
+    "Please delete my account",
+    "How do I export all workspace data?",
+    "What does error code 409 mean?",
+    "Which plan includes SSO?",
+    "How do I create an account for my team?",
+    "Webhook deliveries are failing",
 ]
 
 
@@ -87,8 +110,17 @@ def load_tickets(path: Path) -> list[str]:
     return tickets + [f"{t} (ref {i})" for i, t in enumerate(tickets)]
 
 
-async def hammer(url: str, name: str, *, method: str, bodies: list[bytes] | None, headers: dict[str, str],
-                 requests: int, concurrency: int, max_seconds: float) -> Run:
+async def hammer(
+    url: str,
+    name: str,
+    *,
+    method: str,
+    bodies: list[bytes] | None,
+    headers: dict[str, str],
+    requests: int,
+    concurrency: int,
+    max_seconds: float,
+) -> Run:
     run = Run(name)
     counter = iter(range(requests))
     deadline = time.monotonic() + max_seconds
@@ -116,8 +148,9 @@ async def hammer(url: str, name: str, *, method: str, bodies: list[bytes] | None
     async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
         # Warm the pool and the server (model arena, caches) outside the measured window.
         async def warm(i: int) -> None:
-            async with session.request(method, url, data=bodies[i % len(bodies)] if bodies else None,
-                                       headers=headers) as resp:
+            async with session.request(
+                method, url, data=bodies[i % len(bodies)] if bodies else None, headers=headers
+            ) as resp:
                 await resp.read()
 
         await asyncio.gather(*(warm(i) for i in range(concurrency)))
@@ -179,11 +212,18 @@ def spawn_server(api_key: str, log_level: str) -> tuple[subprocess.Popen[bytes],
     data_dir = Path(tempfile.mkdtemp(prefix="kb-load-"))
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("KB_", "SLACK_", "OPENAI_", "PINECONE_"))}
-    env.update(KB_DATA_DIR=str(data_dir), KB_HOST="127.0.0.1", KB_PORT=str(port), KB_API_KEYS=api_key,
-               KB_RATE_LIMIT_PER_MIN="0", KB_LOG_LEVEL=log_level)
+    env.update(
+        KB_DATA_DIR=str(data_dir),
+        KB_HOST="127.0.0.1",
+        KB_PORT=str(port),
+        KB_API_KEYS=api_key,
+        KB_RATE_LIMIT_PER_MIN="0",
+        KB_LOG_LEVEL=log_level,
+    )
     kb = Path(sys.executable).with_name("kb")
-    proc = subprocess.Popen([str(kb), "serve"], env=env, cwd=data_dir, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [str(kb), "serve"], env=env, cwd=data_dir, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     return proc, f"http://127.0.0.1:{port}", data_dir
 
 
@@ -204,12 +244,16 @@ async def wait_ready(base: str, proc: subprocess.Popen[bytes] | None, seconds: f
 
 
 def print_table(rows: list[dict[str, Any]]) -> None:
-    print(f"{'run':52} {'requests':>8} {'errors':>6} {'req/s':>8} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} "
-          f"{'CPU ms/req':>17}")
+    print(
+        f"{'run':52} {'requests':>8} {'errors':>6} {'req/s':>8} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} "
+        f"{'CPU ms/req':>17}"
+    )
     for r in rows:
         errors = sum(r["errors"].values()) if isinstance(r["errors"], dict) else 0
-        print(f"{r['name']!s:52} {r['requests']:>8} {errors:>6} {r['req_per_s']:>8} {r['p50_ms']:>8} "
-              f"{r['p95_ms']:>8} {r['p99_ms']:>8} {r.get('server_cpu_ms_per_req', ''):>17}")
+        print(
+            f"{r['name']!s:52} {r['requests']:>8} {errors:>6} {r['req_per_s']:>8} {r['p50_ms']:>8} "
+            f"{r['p95_ms']:>8} {r['p99_ms']:>8} {r.get('server_cpu_ms_per_req', ''):>17}"
+        )
 
 
 async def main(args: argparse.Namespace) -> int:
@@ -229,18 +273,25 @@ async def main(args: argparse.Namespace) -> int:
         headers = {"X-API-Key": args.api_key, "Content-Type": "application/json"}
         for name in args.sets.split(","):
             tickets = sets[name]
-            print(f"[{name}] {len(tickets)} distinct tickets, {token_lengths(tickets):.0f} tokens on average",
-                  flush=True)
+            print(
+                f"[{name}] {len(tickets)} distinct tickets, {token_lengths(tickets):.0f} tokens on average", flush=True
+            )
             if not args.skip_embed:
                 single, concurrent = await bare_embedding(tickets, min(budget[name], 2000), args.concurrency)
                 single.name, concurrent.name = f"[{name}] {single.name}", f"[{name}] {concurrent.name}"
                 rows += [single.summary(), concurrent.summary()]
             bodies = [json.dumps({"ticket": t}).encode() for t in tickets]
             cpu_before = cpu_seconds(proc.pid if proc else None)
-            gen = await hammer(f"{base}/api/v1/generate-response",
-                               f"[{name}] POST /api/v1/generate-response c={args.concurrency}", method="POST",
-                               bodies=bodies, headers=headers, requests=budget[name], concurrency=args.concurrency,
-                               max_seconds=args.max_seconds)
+            gen = await hammer(
+                f"{base}/api/v1/generate-response",
+                f"[{name}] POST /api/v1/generate-response c={args.concurrency}",
+                method="POST",
+                bodies=bodies,
+                headers=headers,
+                requests=budget[name],
+                concurrency=args.concurrency,
+                max_seconds=args.max_seconds,
+            )
             rows.append(gen.summary())
             cpu_after = cpu_seconds(proc.pid if proc else None)
             if cpu_before is not None and cpu_after is not None:
@@ -248,9 +299,16 @@ async def main(args: argparse.Namespace) -> int:
                 rows[-1]["server_cpu_ms_per_req"] = round(1000 * (cpu_after - cpu_before) / (budget[name] + 64), 2)
             if not args.skip_embed:
                 ratios.append((name, rows[-1]["p50_ms"], rows[-2]["p50_ms"], rows[-3]["p50_ms"]))
-        health = await hammer(f"{base}/health", f"GET /health c={args.concurrency}", method="GET", bodies=None,
-                              headers={}, requests=args.requests, concurrency=args.concurrency,
-                              max_seconds=args.max_seconds)
+        health = await hammer(
+            f"{base}/health",
+            f"GET /health c={args.concurrency}",
+            method="GET",
+            bodies=None,
+            headers={},
+            requests=args.requests,
+            concurrency=args.concurrency,
+            max_seconds=args.max_seconds,
+        )
         rows.append(health.summary())
     finally:
         if proc is not None:
@@ -261,8 +319,10 @@ async def main(args: argparse.Namespace) -> int:
     print()
     print_table(rows)
     for name, http_p50, coalesced_p50, single_p50 in ratios:
-        print(f"[{name}] HTTP p50 {http_p50} ms = {http_p50 / coalesced_p50:.2f}x the coalesced-embedding p50 "
-              f"at c={args.concurrency} ({coalesced_p50} ms); single-query embedding p50 {single_p50} ms")
+        print(
+            f"[{name}] HTTP p50 {http_p50} ms = {http_p50 / coalesced_p50:.2f}x the coalesced-embedding p50 "
+            f"at c={args.concurrency} ({coalesced_p50} ms); single-query embedding p50 {single_p50} ms"
+        )
     if args.json:
         Path(args.json).write_text(json.dumps(rows, indent=2))
     http_rows = [r for r in rows if "embed" not in str(r["name"])]

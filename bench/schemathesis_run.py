@@ -37,13 +37,31 @@ def run(args: argparse.Namespace) -> int:
         # The key goes through the spec's security scheme (not a global -H header), so that the
         # auth checks (ignored_auth, missing_required_header) can leave it out on purpose.
         config.write_text(f'[auth.openapi.ApiKeyAuth]\napi_key = "{args.api_key}"\n')
-        env = {**os.environ, "SCHEMATHESIS_HOOKS": "schemathesis_hooks", "KB_SCHEMATHESIS_TALLY": str(tally),
-               "PYTHONPATH": os.pathsep.join([str(BENCH), os.environ.get("PYTHONPATH", "")])}
+        env = {
+            **os.environ,
+            "SCHEMATHESIS_HOOKS": "schemathesis_hooks",
+            "KB_SCHEMATHESIS_TALLY": str(tally),
+            "PYTHONPATH": os.pathsep.join([str(BENCH), os.environ.get("PYTHONPATH", "")]),
+        }
         command = [
-            str(Path(sys.executable).with_name("schemathesis")), "--config-file", str(config), "run",
-            f"{base}/openapi.json", "--checks", "all", "--max-examples", str(args.max_examples),
-            "--seed", str(args.seed), "--workers", str(args.workers), "--report", "json",
-            "--report-json-path", str(report), "--no-color",
+            str(Path(sys.executable).with_name("schemathesis")),
+            "--config-file",
+            str(config),
+            "run",
+            f"{base}/openapi.json",
+            "--checks",
+            "all",
+            "--max-examples",
+            str(args.max_examples),
+            "--seed",
+            str(args.seed),
+            "--workers",
+            str(args.workers),
+            "--report",
+            "json",
+            "--report-json-path",
+            str(report),
+            "--no-color",
         ]
         completed = subprocess.run(command, env=env, cwd=out, check=False)
         result = json.loads(report.read_text())
@@ -58,13 +76,21 @@ def run(args: argparse.Namespace) -> int:
     server_errors = sum(v for k, v in counts.items() if k.startswith("status_5"))
     error_responses = sum(v for k, v in counts.items() if k.startswith("status_") and int(k[7:]) >= 400)
     statuses = ", ".join(f"{k[7:]}: {v}" for k, v in sorted(counts.items()) if k.startswith("status_"))
-    print(f"\nschemathesis {result['schemathesis_version']}, seed {result['seed']}: "
-          f"{cases['generated']} generated cases, {failures} failures, {len(result['errors'])} errors, "
-          f"{server_errors} server errors (5xx)")
+    print(
+        f"\nschemathesis {result['schemathesis_version']}, seed {result['seed']}: "
+        f"{cases['generated']} generated cases, {failures} failures, {len(result['errors'])} errors, "
+        f"{server_errors} server errors (5xx)"
+    )
     print(f"responses checked by status: {statuses}")
     print(f"error responses in the one JSON shape: {counts.get('errors_in_shape', 0)} of {error_responses}")
-    ok = (completed.returncode == 0 and failures == 0 and not result["errors"] and server_errors == 0
-          and cases["generated"] >= args.min_cases and counts.get("errors_in_shape", 0) == error_responses)
+    ok = (
+        completed.returncode == 0
+        and failures == 0
+        and not result["errors"]
+        and server_errors == 0
+        and cases["generated"] >= args.min_cases
+        and counts.get("errors_in_shape", 0) == error_responses
+    )
     return 0 if ok else 1
 
 

@@ -46,8 +46,10 @@ def pct(values: list[float], p: float) -> float:
 
 
 def line(name: str, values: list[float]) -> str:
-    return (f"{name:44} n={len(values):>4}  p50={pct(values, 0.5):7.1f} ms  p90={pct(values, 0.9):7.1f} ms  "
-            f"p99={pct(values, 0.99):7.1f} ms  max={max(values, default=float('nan')):7.1f} ms")
+    return (
+        f"{name:44} n={len(values):>4}  p50={pct(values, 0.5):7.1f} ms  p90={pct(values, 0.9):7.1f} ms  "
+        f"p99={pct(values, 0.99):7.1f} ms  max={max(values, default=float('nan')):7.1f} ms"
+    )
 
 
 def free_port() -> int:
@@ -80,10 +82,23 @@ class Bench:
         self.n += 1
         text = f"<@{BOT_USER_ID}> {self.tickets[self.n % len(self.tickets)]}"
         ts = self.fake.add_message(CHANNEL, text, user="UAGENT")
-        body = json.dumps({"type": "event_callback", "team_id": TEAM_ID, "api_app_id": "AKB",
-                           "event_id": f"Ev{uuid.uuid4().hex[:12]}", "event_time": int(time.time()),
-                           "event": {"type": "app_mention", "user": "UAGENT", "text": text, "ts": ts,
-                                     "channel": CHANNEL, "event_ts": ts}})
+        body = json.dumps(
+            {
+                "type": "event_callback",
+                "team_id": TEAM_ID,
+                "api_app_id": "AKB",
+                "event_id": f"Ev{uuid.uuid4().hex[:12]}",
+                "event_time": int(time.time()),
+                "event": {
+                    "type": "app_mention",
+                    "user": "UAGENT",
+                    "text": text,
+                    "ts": ts,
+                    "channel": CHANNEL,
+                    "event_ts": ts,
+                },
+            }
+        )
         sent = time.monotonic()
         return await self._post(body, "application/json"), ts, sent
 
@@ -91,23 +106,42 @@ class Bench:
         """Send `/kb draft …`; returns (ack ms, response_url key, monotonic send time)."""
         self.n += 1
         key = f"k{self.n}"
-        body = urlencode({"command": "/kb", "text": f"draft {self.tickets[self.n % len(self.tickets)]}",
-                          "user_id": "UAGENT", "channel_id": CHANNEL, "team_id": TEAM_ID, "api_app_id": "AKB",
-                          "response_url": self.fake.response_url(key), "trigger_id": f"t.{self.n}"})
+        body = urlencode(
+            {
+                "command": "/kb",
+                "text": f"draft {self.tickets[self.n % len(self.tickets)]}",
+                "user_id": "UAGENT",
+                "channel_id": CHANNEL,
+                "team_id": TEAM_ID,
+                "api_app_id": "AKB",
+                "response_url": self.fake.response_url(key),
+                "trigger_id": f"t.{self.n}",
+            }
+        )
         sent = time.monotonic()
         return await self._post(body, "application/x-www-form-urlencoded"), key, sent
 
     def answered_at(self, thread_ts: str) -> float | None:
-        placeholder = next((c for c in self.fake.calls_to("chat.postMessage")
-                            if c.body.get("thread_ts") == thread_ts and c.body.get("channel") == CHANNEL), None)
+        placeholder = next(
+            (
+                c
+                for c in self.fake.calls_to("chat.postMessage")
+                if c.body.get("thread_ts") == thread_ts and c.body.get("channel") == CHANNEL
+            ),
+            None,
+        )
         if placeholder is None:
             return None
-        msg = next((m for m in self.fake.history[CHANNEL] if m.get("thread_ts") == thread_ts
-                    and m.get("user") == BOT_USER_ID), None)
+        msg = next(
+            (m for m in self.fake.history[CHANNEL] if m.get("thread_ts") == thread_ts and m.get("user") == BOT_USER_ID),
+            None,
+        )
         if msg is None:
             return None
-        update = next((c for c in self.fake.calls_to("chat.update")
-                       if c.body.get("ts") == msg["ts"] and c.body.get("blocks")), None)
+        update = next(
+            (c for c in self.fake.calls_to("chat.update") if c.body.get("ts") == msg["ts"] and c.body.get("blocks")),
+            None,
+        )
         return update.at if update else None
 
     def responded_at(self, key: str) -> float | None:
@@ -137,12 +171,21 @@ async def run(args: argparse.Namespace) -> None:
         data_dir = Path(args.data_dir) if args.data_dir else Path(tempfile.mkdtemp(prefix="kb-slack-bench-"))
         port = free_port()
         env = {k: v for k, v in os.environ.items() if not k.startswith(("KB_", "SLACK_", "OPENAI_", "PINECONE_"))}
-        env.update(KB_DATA_DIR=str(data_dir), KB_HOST="127.0.0.1", KB_PORT=str(port), KB_LOG_LEVEL="WARNING",
-                   SLACK_BOT_TOKEN="xoxb-bench", SLACK_SIGNING_SECRET=SECRET, SLACK_API_URL=fake.api_url,
-                   KB_ESCALATION_CHANNEL="CESCALATE", KB_ESCALATION_MENTION="SONCALL")
+        env.update(
+            KB_DATA_DIR=str(data_dir),
+            KB_HOST="127.0.0.1",
+            KB_PORT=str(port),
+            KB_LOG_LEVEL="WARNING",
+            SLACK_BOT_TOKEN="xoxb-bench",
+            SLACK_SIGNING_SECRET=SECRET,
+            SLACK_API_URL=fake.api_url,
+            KB_ESCALATION_CHANNEL="CESCALATE",
+            KB_ESCALATION_MENTION="SONCALL",
+        )
         log = open(data_dir / "serve.log", "wb")  # noqa: SIM115 (closed below)
-        proc = subprocess.Popen([str(Path(sys.executable).with_name("kb")), "serve"], env=env, cwd=data_dir,
-                                stdout=log, stderr=log)
+        proc = subprocess.Popen(
+            [str(Path(sys.executable).with_name("kb")), "serve"], env=env, cwd=data_dir, stdout=log, stderr=log
+        )
         base = f"http://127.0.0.1:{port}"
         try:
             async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=64)) as session:
@@ -184,8 +227,10 @@ async def run(args: argparse.Namespace) -> None:
             log.close()
 
     print(f"kb serve (embedded default, HTTP mode) on {base}; fake Slack Web API on {fake.api_url}")
-    print(f"{args.requests} signed requests at {args.rate}/s open loop ({elapsed:.1f} s incl. answers), "
-          f"{len(fake.calls)} Web API calls received")
+    print(
+        f"{args.requests} signed requests at {args.rate}/s open loop ({elapsed:.1f} s incl. answers), "
+        f"{len(fake.calls)} Web API calls received"
+    )
     print(line("ack, idle (one request at a time)", idle_ack))
     print(line("ack /kb draft (slash command)", acks["command"]))
     print(line("ack app_mention (event)", acks["event"]))

@@ -1,8 +1,8 @@
 """kb-rag's engine: answer support tickets from help-center articles.
 
-    from rag import Settings, build_engine
-    engine = build_engine(Settings())
-    answer = await engine.answer("I was charged twice this month")
+from rag import Settings, build_engine
+engine = build_engine(Settings())
+answer = await engine.answer("I was charged twice this month")
 """
 
 from rag.engine import Engine

@@ -1,13 +1,13 @@
 """Errors the engine raises; only the doors (Slack, HTTP, CLI) turn them into text or status codes.
 
-    KBError
-    ├── ConfigError            settings that cannot work together (bad value, missing key)
-    ├── IngestError            an article source that cannot be read (names the file)
-    ├── StoreMismatchError     the store was built by another embedding model or dimension
-    └── BackendError           an outside service failed (after retries)
-        ├── EmbedderError
-        ├── StoreError
-        └── DrafterError
+KBError
+├── ConfigError            settings that cannot work together (bad value, missing key)
+├── IngestError            an article source that cannot be read (names the file)
+├── StoreMismatchError     the store was built by another embedding model or dimension
+└── BackendError           an outside service failed (after retries)
+    ├── EmbedderError
+    ├── StoreError
+    └── DrafterError
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """The three seams to the outside world; `rag.factory` picks one implementation of each.
 
-    embedder = LocalEmbedder()                   # or OpenAIEmbedder(settings)
-    vectors = await embedder.embed(["reset my password"])   # (1, dim) float32, L2-normalised
+embedder = LocalEmbedder()                   # or OpenAIEmbedder(settings)
+vectors = await embedder.embed(["reset my password"])   # (1, dim) float32, L2-normalised
 """
 
 from __future__ import annotations

@@ -44,8 +44,12 @@ UNCOVERED = "Our office coffee machine is leaking water onto the floor, what sho
 
 def slack_settings(data_dir: Path, fake: FakeSlack, **overrides: Any) -> Settings:
     values: dict[str, Any] = {
-        "slack_bot_token": fake.bot_token, "slack_signing_secret": SECRET, "slack_api_url": fake.api_url,
-        "kb_escalation_channel": ESCALATIONS, "kb_escalation_mention": ONCALL_GROUP, "kb_max_retries": 1,
+        "slack_bot_token": fake.bot_token,
+        "slack_signing_secret": SECRET,
+        "slack_api_url": fake.api_url,
+        "kb_escalation_channel": ESCALATIONS,
+        "kb_escalation_mention": ONCALL_GROUP,
+        "kb_max_retries": 1,
     }
     values.update(overrides)
     return make_settings(data_dir, **values)
@@ -87,31 +91,46 @@ class SlackBot:
     def app(self) -> Any:
         return self.client.app[SLACK_APP] if self.client.app else None
 
-    async def post(self, body: str, content_type: str, *, headers: dict[str, str] | None = None,
-                   timestamp: int | None = None, secret: str = SECRET) -> ClientResponse:
+    async def post(
+        self,
+        body: str,
+        content_type: str,
+        *,
+        headers: dict[str, str] | None = None,
+        timestamp: int | None = None,
+        secret: str = SECRET,
+    ) -> ClientResponse:
         signed = sign(body, secret, timestamp)
-        return await self.client.post("/slack/events", data=body.encode(),
-                                      headers={"Content-Type": content_type, **signed, **(headers or {})})
+        return await self.client.post(
+            "/slack/events", data=body.encode(), headers={"Content-Type": content_type, **signed, **(headers or {})}
+        )
 
     # --- Events API ------------------------------------------------------------------------
-    async def event(self, event: dict[str, Any], *, event_id: str | None = None,
-                    retry_num: int | None = None) -> ClientResponse:
-        body = json.dumps({
-            "token": "legacy", "team_id": TEAM_ID, "api_app_id": "AKB", "type": "event_callback",
-            "event_id": event_id or f"Ev{uuid.uuid4().hex[:10]}", "event_time": int(time.time()),
-            "authorizations": [{"team_id": TEAM_ID, "user_id": BOT_USER_ID, "is_bot": True}],
-            "event": event,
-        })
+    async def event(
+        self, event: dict[str, Any], *, event_id: str | None = None, retry_num: int | None = None
+    ) -> ClientResponse:
+        body = json.dumps(
+            {
+                "token": "legacy",
+                "team_id": TEAM_ID,
+                "api_app_id": "AKB",
+                "type": "event_callback",
+                "event_id": event_id or f"Ev{uuid.uuid4().hex[:10]}",
+                "event_time": int(time.time()),
+                "authorizations": [{"team_id": TEAM_ID, "user_id": BOT_USER_ID, "is_bot": True}],
+                "event": event,
+            }
+        )
         headers = {"X-Slack-Retry-Num": str(retry_num), "X-Slack-Retry-Reason": "http_timeout"} if retry_num else {}
         return await self.post(body, "application/json", headers=headers)
 
-    def mention(self, text: str, *, channel: str = SUPPORT, thread_ts: str | None = None,
-                user: str = AGENT) -> dict[str, Any]:
+    def mention(
+        self, text: str, *, channel: str = SUPPORT, thread_ts: str | None = None, user: str = AGENT
+    ) -> dict[str, Any]:
         """An app_mention event for a message that is also put in the fake's channel history."""
         full = f"<@{BOT_USER_ID}> {text}"
         ts = self.fake.add_message(channel, full, user=user, thread_ts=thread_ts)
-        event = {"type": "app_mention", "user": user, "text": full, "ts": ts, "channel": channel,
-                 "event_ts": ts}
+        event = {"type": "app_mention", "user": user, "text": full, "ts": ts, "channel": channel, "event_ts": ts}
         if thread_ts:
             event["thread_ts"] = thread_ts
         return event
@@ -124,11 +143,22 @@ class SlackBot:
 
     async def command(self, text: str, *, user: str = AGENT, channel: str = SUPPORT) -> tuple[ClientResponse, str]:
         key, url = self.next_response_url()
-        body = urlencode({
-            "token": "legacy", "team_id": TEAM_ID, "team_domain": "fake", "channel_id": channel,
-            "channel_name": "support", "user_id": user, "user_name": "agent", "command": "/kb", "text": text,
-            "api_app_id": "AKB", "response_url": url, "trigger_id": f"trig.{uuid.uuid4().hex[:8]}",
-        })
+        body = urlencode(
+            {
+                "token": "legacy",
+                "team_id": TEAM_ID,
+                "team_domain": "fake",
+                "channel_id": channel,
+                "channel_name": "support",
+                "user_id": user,
+                "user_name": "agent",
+                "command": "/kb",
+                "text": text,
+                "api_app_id": "AKB",
+                "response_url": url,
+                "trigger_id": f"trig.{uuid.uuid4().hex[:8]}",
+            }
+        )
         return await self.post(body, "application/x-www-form-urlencoded"), key
 
     # --- interactivity -------------------------------------------------------------------------
@@ -136,51 +166,93 @@ class SlackBot:
         body = urlencode({"payload": json.dumps(payload)})
         return await self.post(body, "application/x-www-form-urlencoded")
 
-    async def click(self, action_id: str, value: str, *, message: dict[str, Any] | None = None,
-                    channel: str = SUPPORT, user: str = AGENT, ephemeral: bool = False) -> tuple[ClientResponse, str]:
+    async def click(
+        self,
+        action_id: str,
+        value: str,
+        *,
+        message: dict[str, Any] | None = None,
+        channel: str = SUPPORT,
+        user: str = AGENT,
+        ephemeral: bool = False,
+    ) -> tuple[ClientResponse, str]:
         """A block_actions payload for a button on `message` (a message from the fake's history)."""
         key, url = self.next_response_url()
         message = message or {"ts": "1.000001", "text": "", "blocks": []}
         payload = {
-            "type": "block_actions", "team": {"id": TEAM_ID, "domain": "fake"},
-            "user": {"id": user, "username": "agent", "team_id": TEAM_ID}, "api_app_id": "AKB",
-            "token": "legacy", "trigger_id": f"trig.{uuid.uuid4().hex[:8]}", "response_url": url,
-            "container": {"type": "message", "message_ts": message["ts"], "channel_id": channel,
-                          "is_ephemeral": ephemeral},
+            "type": "block_actions",
+            "team": {"id": TEAM_ID, "domain": "fake"},
+            "user": {"id": user, "username": "agent", "team_id": TEAM_ID},
+            "api_app_id": "AKB",
+            "token": "legacy",
+            "trigger_id": f"trig.{uuid.uuid4().hex[:8]}",
+            "response_url": url,
+            "container": {
+                "type": "message",
+                "message_ts": message["ts"],
+                "channel_id": channel,
+                "is_ephemeral": ephemeral,
+            },
             "channel": {"id": channel, "name": "support"},
-            "message": {"type": "message", "ts": message["ts"], "text": message.get("text", ""),
-                        "blocks": message.get("blocks", []), **({"thread_ts": message["thread_ts"]}
-                                                                 if message.get("thread_ts") else {})},
-            "actions": [{"type": "button", "action_id": action_id, "block_id": "kb_actions", "value": value,
-                         "action_ts": f"{time.time():.6f}"}],
+            "message": {
+                "type": "message",
+                "ts": message["ts"],
+                "text": message.get("text", ""),
+                "blocks": message.get("blocks", []),
+                **({"thread_ts": message["thread_ts"]} if message.get("thread_ts") else {}),
+            },
+            "actions": [
+                {
+                    "type": "button",
+                    "action_id": action_id,
+                    "block_id": "kb_actions",
+                    "value": value,
+                    "action_ts": f"{time.time():.6f}",
+                }
+            ],
         }
         if ephemeral:
             payload.pop("message")
         return await self.interactive(payload), key
 
-    async def shortcut(self, message: dict[str, Any], *, channel: str = SUPPORT,
-                       user: str = AGENT) -> tuple[ClientResponse, str]:
+    async def shortcut(
+        self, message: dict[str, Any], *, channel: str = SUPPORT, user: str = AGENT
+    ) -> tuple[ClientResponse, str]:
         key, url = self.next_response_url()
-        return await self.interactive({
-            "type": "message_action", "callback_id": "draft_reply_from_kb", "token": "legacy",
-            "trigger_id": f"trig.{uuid.uuid4().hex[:8]}", "response_url": url, "message_ts": message["ts"],
-            "team": {"id": TEAM_ID, "domain": "fake"}, "user": {"id": user, "name": "agent"},
-            "channel": {"id": channel, "name": "support"}, "message": message,
-        }), key
+        return await self.interactive(
+            {
+                "type": "message_action",
+                "callback_id": "draft_reply_from_kb",
+                "token": "legacy",
+                "trigger_id": f"trig.{uuid.uuid4().hex[:8]}",
+                "response_url": url,
+                "message_ts": message["ts"],
+                "team": {"id": TEAM_ID, "domain": "fake"},
+                "user": {"id": user, "name": "agent"},
+                "channel": {"id": channel, "name": "support"},
+                "message": message,
+            }
+        ), key
 
     async def submit_view(self, view: dict[str, Any], values: dict[str, Any], *, user: str = AGENT) -> ClientResponse:
-        return await self.interactive({
-            "type": "view_submission", "team": {"id": TEAM_ID, "domain": "fake"},
-            "user": {"id": user, "name": "agent", "team_id": TEAM_ID}, "api_app_id": "AKB", "token": "legacy",
-            "trigger_id": f"trig.{uuid.uuid4().hex[:8]}",
-            "view": {**view, "id": "V_MODAL", "state": {"values": values}},
-        })
+        return await self.interactive(
+            {
+                "type": "view_submission",
+                "team": {"id": TEAM_ID, "domain": "fake"},
+                "user": {"id": user, "name": "agent", "team_id": TEAM_ID},
+                "api_app_id": "AKB",
+                "token": "legacy",
+                "trigger_id": f"trig.{uuid.uuid4().hex[:8]}",
+                "view": {**view, "id": "V_MODAL", "state": {"values": values}},
+            }
+        )
 
     # --- reading what happened ------------------------------------------------------------------
     async def answer_update(self, *, channel: str = SUPPORT) -> dict[str, Any]:
         """The chat.update that put the answer into the placeholder (the one with blocks)."""
-        [call] = await self.fake.wait_for("chat.update", where=lambda c: c.body.get("channel") == channel
-                                          and bool(c.body.get("blocks")))
+        [call] = await self.fake.wait_for(
+            "chat.update", where=lambda c: c.body.get("channel") == channel and bool(c.body.get("blocks"))
+        )
         return call.body
 
     def responses(self, key: str) -> list[dict[str, Any]]:
@@ -200,8 +272,9 @@ def slack_overrides() -> dict[str, Any]:
 
 
 @pytest.fixture
-async def slack_bot(engine: Engine, data_dir: Path, fake_slack: FakeSlack,
-                    slack_overrides: dict[str, Any]) -> AsyncIterator[SlackBot]:
+async def slack_bot(
+    engine: Engine, data_dir: Path, fake_slack: FakeSlack, slack_overrides: dict[str, Any]
+) -> AsyncIterator[SlackBot]:
     settings = slack_settings(data_dir, fake_slack, **slack_overrides)
     app = build_http_app(engine, settings)
     attach(app, engine, settings)

@@ -117,17 +117,10 @@ def test_repeated_headings_get_numbered_anchors() -> None:
 
 
 def test_long_section_splits_at_paragraphs_and_keeps_the_list_together() -> None:
-    paragraphs = [
-        f"Paragraph {n} explains one more detail of exporting timesheets to CSV." * 3 for n in range(6)
-    ]
+    paragraphs = [f"Paragraph {n} explains one more detail of exporting timesheets to CSV." * 3 for n in range(6)]
     steps = "\n".join(f"{n}. Do step number {n} of the export carefully." for n in range(1, 9))
     body = (
-        "## Export\n"
-        + "\n\n".join(paragraphs[:3])
-        + "\n\nTo export:\n"
-        + steps
-        + "\n\n"
-        + "\n\n".join(paragraphs[3:])
+        "## Export\n" + "\n\n".join(paragraphs[:3]) + "\n\nTo export:\n" + steps + "\n\n" + "\n\n".join(paragraphs[3:])
     )
     chunks = chunk_article(make(body), max_chars=600)
     assert len(chunks) > 2
@@ -220,9 +213,7 @@ def test_max_chars_must_leave_room_for_a_paragraph() -> None:
 
 def test_loaded_markdown_chunks_end_to_end(tmp_path: Path) -> None:
     md = tmp_path / "reset.md"
-    front = (
-        f"---\nid: reset\ntitle: Reset your password\nurl: {URL}\nsection_tiers:\n  Steps: CRITICAL\n---\n"
-    )
+    front = f"---\nid: reset\ntitle: Reset your password\nurl: {URL}\nsection_tiers:\n  Steps: CRITICAL\n---\n"
     md.write_text(front + RESET_BODY, encoding="utf-8")
     [article] = load_sources([tmp_path]).articles
     chunks = chunk_article(article)

@@ -70,8 +70,11 @@ async def error_of(resp: ClientResponse, status: int, code: str) -> dict[str, An
 
 # --- answers -------------------------------------------------------------------------------------
 async def test_generate_response_answers_with_the_answer_schema(client: TestClient[Any, Any]) -> None:
-    resp = await client.post("/api/v1/generate-response", json={"ticket": PASSWORD_TICKET, "customer": "ana@x.io"},
-                             headers={"X-API-Key": KEY})
+    resp = await client.post(
+        "/api/v1/generate-response",
+        json={"ticket": PASSWORD_TICKET, "customer": "ana@x.io"},
+        headers={"X-API-Key": KEY},
+    )
     assert resp.status == 200
     answer = Answer.model_validate_json(await resp.read())
     assert answer.request_id == resp.headers["X-Request-ID"]
@@ -80,16 +83,18 @@ async def test_generate_response_answers_with_the_answer_schema(client: TestClie
 
 
 async def test_required_data_uses_the_same_answer_schema(client: TestClient[Any, Any]) -> None:
-    resp = await client.post("/api/v1/required-data", json={"ticket": "Please delete my account and all my data"},
-                             headers={"X-API-Key": KEY})
+    resp = await client.post(
+        "/api/v1/required-data", json={"ticket": "Please delete my account and all my data"}, headers={"X-API-Key": KEY}
+    )
     assert resp.status == 200
     answer = Answer.model_validate_json(await resp.read())
     assert {s.article_id for s in answer.sources} >= {"transfer-ownership-or-delete-account"}
 
 
 async def test_search_returns_top_k_articles(client: TestClient[Any, Any]) -> None:
-    resp = await client.post("/api/v1/search", json={"query": "export timesheets to csv", "top_k": 2},
-                             headers={"X-API-Key": KEY})
+    resp = await client.post(
+        "/api/v1/search", json={"query": "export timesheets to csv", "top_k": 2}, headers={"X-API-Key": KEY}
+    )
     assert resp.status == 200
     found = SearchResponse.model_validate_json(await resp.read())
     assert len(found.sources) == 2 and found.sources[0].article_id == "export-timesheets"
@@ -110,12 +115,18 @@ async def test_missing_key_is_401_wrong_key_is_403_each_configured_key_works(cli
     resp = await client.post("/api/v1/generate-response", json=body)
     await error_of(resp, 401, "missing_api_key")
     assert resp.headers["WWW-Authenticate"].startswith("ApiKey")
-    await error_of(await client.post("/api/v1/search", json={"query": "x"}, headers={"X-API-Key": KEY + "x"}),
-                   403, "invalid_api_key")
-    await error_of(await client.post("/api/v1/search", json={"query": "x"}, headers={"X-API-Key": ""}),
-                   401, "missing_api_key")
+    await error_of(
+        await client.post("/api/v1/search", json={"query": "x"}, headers={"X-API-Key": KEY + "x"}),
+        403,
+        "invalid_api_key",
+    )
+    await error_of(
+        await client.post("/api/v1/search", json={"query": "x"}, headers={"X-API-Key": ""}), 401, "missing_api_key"
+    )
     for key in (KEY, OTHER_KEY):
-        assert (await client.post("/api/v1/search", json={"query": "invoice"}, headers={"X-API-Key": key})).status == 200
+        assert (
+            await client.post("/api/v1/search", json={"query": "invoice"}, headers={"X-API-Key": key})
+        ).status == 200
 
 
 async def test_open_api_on_loopback_warns_and_needs_no_key(
@@ -158,9 +169,7 @@ def test_loopback_detection() -> None:
         ("just a string", ""),
     ],
 )
-async def test_invalid_tickets_are_422_naming_the_field(
-    client: TestClient[Any, Any], body: Any, field: str
-) -> None:
+async def test_invalid_tickets_are_422_naming_the_field(client: TestClient[Any, Any], body: Any, field: str) -> None:
     resp = await client.post("/api/v1/generate-response", data=json.dumps(body), headers=AUTH)
     error = await error_of(resp, 422, "invalid_fields")
     assert ".".join(map(str, error["details"][0]["loc"])) == field
@@ -168,8 +177,15 @@ async def test_invalid_tickets_are_422_naming_the_field(
 
 
 @pytest.mark.parametrize(
-    "body", [{"query": ""}, {"query": "a", "top_k": 0}, {"query": "a", "top_k": 51}, {"query": "a", "top_k": "5"},
-             {"query": "a", "top_k": True}, {"top_k": 3}]
+    "body",
+    [
+        {"query": ""},
+        {"query": "a", "top_k": 0},
+        {"query": "a", "top_k": 51},
+        {"query": "a", "top_k": "5"},
+        {"query": "a", "top_k": True},
+        {"top_k": 3},
+    ],
 )
 async def test_invalid_search_is_422(client: TestClient[Any, Any], body: Any) -> None:
     await error_of(await client.post("/api/v1/search", data=json.dumps(body), headers=AUTH), 422, "invalid_fields")
@@ -178,8 +194,11 @@ async def test_invalid_search_is_422(client: TestClient[Any, Any], body: Any) ->
 async def test_top_k_accepts_a_whole_float_as_json_schema_does(client: TestClient[Any, Any]) -> None:
     resp = await client.post("/api/v1/search", data=b'{"query": "invoice", "top_k": 3.0}', headers=AUTH)
     assert resp.status == 200 and len((await resp.json())["sources"]) == 3
-    await error_of(await client.post("/api/v1/search", data=b'{"query": "invoice", "top_k": 3.5}', headers=AUTH),
-                   422, "invalid_fields")
+    await error_of(
+        await client.post("/api/v1/search", data=b'{"query": "invoice", "top_k": 3.5}', headers=AUTH),
+        422,
+        "invalid_fields",
+    )
 
 
 @pytest.mark.parametrize(
@@ -201,8 +220,11 @@ async def test_a_body_that_is_not_json_is_415(client: TestClient[Any, Any], cont
 
 
 async def test_json_with_utf8_charset_is_fine(client: TestClient[Any, Any]) -> None:
-    resp = await client.post("/api/v1/search", data=json.dumps({"query": "Rückerstattung refund"}).encode(),
-                             headers={"X-API-Key": KEY, "Content-Type": "application/json; charset=UTF-8"})
+    resp = await client.post(
+        "/api/v1/search",
+        data=json.dumps({"query": "Rückerstattung refund"}).encode(),
+        headers={"X-API-Key": KEY, "Content-Type": "application/json; charset=UTF-8"},
+    )
     assert resp.status == 200
 
 
@@ -241,15 +263,16 @@ async def test_rate_limit_is_429_with_retry_after_then_recovers(make_client: Mak
     assert (await client.post("/api/v1/search", json=search, headers={"X-API-Key": KEY})).status == 200
     await error_of(await client.post("/api/v1/search", json=search, headers={"X-API-Key": KEY}), 429, "rate_limited")
     now[0] += 60  # a full bucket again, never more than its capacity
-    statuses = [(await client.post("/api/v1/search", json=search, headers={"X-API-Key": KEY})).status
-                for _ in range(3)]
+    statuses = [(await client.post("/api/v1/search", json=search, headers={"X-API-Key": KEY})).status for _ in range(3)]
     assert statuses == [200, 200, 429]
 
 
 async def test_rate_limit_from_settings_counts_a_minute(make_client: MakeClient) -> None:
     client = await make_client(kb_rate_limit_per_min=2)
-    statuses = [(await client.post("/api/v1/search", json={"query": "sso"}, headers={"X-API-Key": KEY})).status
-                for _ in range(3)]
+    statuses = [
+        (await client.post("/api/v1/search", json={"query": "sso"}, headers={"X-API-Key": KEY})).status
+        for _ in range(3)
+    ]
     assert statuses == [200, 200, 429]
     resp = await client.post("/api/v1/search", json={"query": "sso"}, headers={"X-API-Key": KEY})
     error = await error_of(resp, 429, "rate_limited")
@@ -268,8 +291,11 @@ async def test_same_idempotency_key_and_body_replays_the_stored_answer(client: T
     metrics = await (await client.get("/metrics")).text()
     assert _sample(metrics, "kb_answers_total") == 1.0  # the engine answered once
 
-    other_key = await client.post("/api/v1/generate-response", json={"ticket": PASSWORD_TICKET},
-                                  headers={"X-API-Key": OTHER_KEY, "Idempotency-Key": "n8n-exec-1"})
+    other_key = await client.post(
+        "/api/v1/generate-response",
+        json={"ticket": PASSWORD_TICKET},
+        headers={"X-API-Key": OTHER_KEY, "Idempotency-Key": "n8n-exec-1"},
+    )
     assert "Idempotent-Replayed" not in other_key.headers  # keys are per API key
 
 
@@ -286,26 +312,34 @@ async def test_concurrent_duplicates_wait_for_the_first_and_failures_are_not_sto
     client: TestClient[Any, Any],
 ) -> None:
     headers = {"X-API-Key": KEY, "Idempotency-Key": "k-3"}
-    responses = await asyncio.gather(*(client.post("/api/v1/generate-response", json={"ticket": PASSWORD_TICKET},
-                                                   headers=headers) for _ in range(4)))
+    responses = await asyncio.gather(
+        *(client.post("/api/v1/generate-response", json={"ticket": PASSWORD_TICKET}, headers=headers) for _ in range(4))
+    )
     bodies = {await r.read() for r in responses}
     assert len(bodies) == 1 and all(r.status == 200 for r in responses)
 
     bad = {"X-API-Key": KEY, "Idempotency-Key": "k-4"}
     await error_of(await client.post("/api/v1/search", json={"query": " "}, headers=bad), 422, "invalid_fields")
     await error_of(await client.post("/api/v1/search", json={"query": " "}, headers=bad), 422, "invalid_fields")
-    await error_of(await client.post("/api/v1/search", json={"query": "x"}, headers={**bad, "Idempotency-Key": "a b"}),
-                   400, "bad_idempotency_key")
+    await error_of(
+        await client.post("/api/v1/search", json={"query": "x"}, headers={**bad, "Idempotency-Key": "a b"}),
+        400,
+        "bad_idempotency_key",
+    )
 
 
 # --- request id, errors, logs ---------------------------------------------------------------------------
 async def test_request_id_is_echoed_or_made(client: TestClient[Any, Any]) -> None:
-    resp = await client.post("/api/v1/generate-response", json={"ticket": PASSWORD_TICKET},
-                             headers={"X-API-Key": KEY, "X-Request-ID": "n8n-run-42"})
+    resp = await client.post(
+        "/api/v1/generate-response",
+        json={"ticket": PASSWORD_TICKET},
+        headers={"X-API-Key": KEY, "X-Request-ID": "n8n-run-42"},
+    )
     assert resp.headers["X-Request-ID"] == "n8n-run-42"
     assert (await resp.json())["request_id"] == "n8n-run-42"
-    error = await error_of(await client.post("/api/v1/search", json={}, headers={"X-Request-ID": "abc.1"}),
-                           401, "missing_api_key")
+    error = await error_of(
+        await client.post("/api/v1/search", json={}, headers={"X-Request-ID": "abc.1"}), 401, "missing_api_key"
+    )
     assert error["request_id"] == "abc.1"
     for insane in ("has space", "x" * 200, "ünïcode"):
         made = (await client.get("/health", headers={"X-Request-ID": insane})).headers["X-Request-ID"]
@@ -360,8 +394,11 @@ async def test_access_log_is_json_with_request_fields_and_no_ticket_text(client:
     root.addHandler(handler)
     root.setLevel(logging.INFO)
     try:
-        resp = await client.post("/api/v1/generate-response", json={"ticket": "Secret ticket words zebra"},
-                                 headers={"X-API-Key": KEY, "X-Request-ID": "log-check-1"})
+        resp = await client.post(
+            "/api/v1/generate-response",
+            json={"ticket": "Secret ticket words zebra"},
+            headers={"X-API-Key": KEY, "X-Request-ID": "log-check-1"},
+        )
         assert resp.status == 200
     finally:
         root.removeHandler(handler)
@@ -391,8 +428,9 @@ def _sample(text: str, name: str, **labels: str) -> float:
 
 async def test_metrics_count_requests_answers_and_stages(client: TestClient[Any, Any]) -> None:
     for ticket in (PASSWORD_TICKET, "How do I export my timesheets?"):
-        assert (await client.post("/api/v1/generate-response", json={"ticket": ticket},
-                                  headers={"X-API-Key": KEY})).status == 200
+        assert (
+            await client.post("/api/v1/generate-response", json={"ticket": ticket}, headers={"X-API-Key": KEY})
+        ).status == 200
     await client.post("/api/v1/search", json={"query": "x"})  # 401
     await client.request("PROPFIND", "/somewhere")  # 405/404 from a method nobody serves
     resp = await client.get("/metrics")
@@ -426,4 +464,4 @@ async def test_an_engine_factory_is_opened_at_startup_and_closed_at_cleanup(
     assert len(opened) == 1
     await client.close()
     with pytest.raises(Exception, match="closed"):
-        opened[0].catalog.counts()
+        opened[0].kb.catalog.counts()

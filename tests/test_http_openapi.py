@@ -42,8 +42,11 @@ def check(spec: dict[str, Any], ref: dict[str, Any], instance: Any) -> None:
 
 def routes(client: TestClient[Any, Any]) -> set[tuple[str, str]]:
     assert client.app is not None
-    return {(r.method, r.resource.canonical) for r in client.app.router.routes() if r.resource is not None
-            and r.method != "HEAD"}
+    return {
+        (r.method, r.resource.canonical)
+        for r in client.app.router.routes()
+        if r.resource is not None and r.method != "HEAD"
+    }
 
 
 async def test_openapi_document_is_valid_and_covers_every_route(
@@ -52,8 +55,11 @@ async def test_openapi_document_is_valid_and_covers_every_route(
     validate(spec)
     documented = {(method.upper(), path) for path, ops in spec["paths"].items() for method in ops}
     assert documented == routes(client)
-    assert spec["components"]["securitySchemes"]["ApiKeyAuth"] == {"type": "apiKey", "in": "header",
-                                                                   "name": "X-API-Key"}
+    assert spec["components"]["securitySchemes"]["ApiKeyAuth"] == {
+        "type": "apiKey",
+        "in": "header",
+        "name": "X-API-Key",
+    }
     error_ref = {"$ref": "#/components/schemas/ErrorResponse"}
     for path, ops in spec["paths"].items():
         for op in ops.values():
@@ -88,19 +94,25 @@ async def test_examples_in_the_document_match_their_schemas(spec: dict[str, Any]
 
 async def test_real_responses_match_the_documented_schemas(spec: dict[str, Any], client: TestClient[Any, Any]) -> None:
     def schema(path: str, status: str, method: str = "post") -> dict[str, Any]:
-        result: dict[str, Any] = spec["paths"][path][method]["responses"][status]["content"]["application/json"]["schema"]
+        result: dict[str, Any] = spec["paths"][path][method]["responses"][status]["content"]["application/json"][
+            "schema"
+        ]
         return result
 
     auth = {"X-API-Key": KEY}
-    resp = await client.post("/api/v1/generate-response", json={"ticket": "My timer stopped and I lost an hour"},
-                             headers=auth)
+    resp = await client.post(
+        "/api/v1/generate-response", json={"ticket": "My timer stopped and I lost an hour"}, headers=auth
+    )
     check(spec, schema("/api/v1/generate-response", "200"), await resp.json())
     resp = await client.post("/api/v1/search", json={"query": "jira"}, headers=auth)
     check(spec, schema("/api/v1/search", "200"), await resp.json())
     resp = await client.get("/health")
     check(spec, schema("/health", "200", "get"), await resp.json())
-    for status, request in [("401", {}), ("422", {"json": {"ticket": 1}, "headers": auth}),
-                            ("400", {"data": b"{", "headers": {**auth, "Content-Type": "application/json"}})]:
+    for status, request in [
+        ("401", {}),
+        ("422", {"json": {"ticket": 1}, "headers": auth}),
+        ("400", {"data": b"{", "headers": {**auth, "Content-Type": "application/json"}}),
+    ]:
         resp = await client.post("/api/v1/generate-response", **request)
         assert str(resp.status) == status
         check(spec, schema("/api/v1/generate-response", status), await resp.json())
@@ -148,8 +160,11 @@ def test_n8n_workflow_calls_an_existing_route_with_header_auth(client: TestClien
 async def test_n8n_request_body_is_accepted_by_the_api(client: TestClient[Any, Any]) -> None:
     # What the workflow's jsonBody expression produces for a webhook call without subject or customer.
     body = {"ticket": "Our Jira issues stopped syncing time", "subject": None, "customer": None}
-    resp = await client.post("/api/v1/generate-response", json=body,
-                             headers={"X-API-Key": KEY, "X-Request-ID": "n8n-1234", "Idempotency-Key": "n8n-1234"})
+    resp = await client.post(
+        "/api/v1/generate-response",
+        json=body,
+        headers={"X-API-Key": KEY, "X-Request-ID": "n8n-1234", "Idempotency-Key": "n8n-1234"},
+    )
     assert resp.status == 200
     answer = await resp.json()
     assert answer["request_id"] == "n8n-1234" and answer["decision"] in {"answer", "review", "escalate"}

@@ -49,8 +49,9 @@ async def sigterm_under_load(proc: asyncio.subprocess.Process, url: str, n: int 
 
         async def ask() -> Any:
             try:
-                async with session.post(f"{url}/api/v1/generate-response", json=body,
-                                        headers={"X-API-Key": KEY}) as resp:
+                async with session.post(
+                    f"{url}/api/v1/generate-response", json=body, headers={"X-API-Key": KEY}
+                ) as resp:
                     payload = await resp.json()
                     assert resp.status != 200 or payload["decision"]
                     return resp.status
@@ -63,8 +64,11 @@ async def sigterm_under_load(proc: asyncio.subprocess.Process, url: str, n: int 
             while in_flight < 3:
                 async with session.get(f"{url}/metrics") as resp:
                     metrics = await resp.text()
-                in_flight = next(float(line.split()[1]) for line in metrics.splitlines()
-                                 if line.startswith("kb_http_in_flight_requests "))
+                in_flight = next(
+                    float(line.split()[1])
+                    for line in metrics.splitlines()
+                    if line.startswith("kb_http_in_flight_requests ")
+                )
         proc.send_signal(signal.SIGTERM)
         return int(in_flight), list(await asyncio.gather(*tasks))
 
@@ -80,11 +84,26 @@ async def test_kb_serve_seeds_an_empty_kb_answers_and_stops_on_sigterm(tmp_path:
         shutil.copy(SAMPLE_KB / name, sample / name)
     data_dir = tmp_path / "data"
     # Slack in HTTP mode: serve's hook mounts /slack/events on the same port (no Slack call at startup).
-    env = serve_env(KB_DATA_DIR=str(data_dir), KB_HOST="127.0.0.1", KB_PORT="0", KB_API_KEYS=KEY,
-                    KB_SAMPLE_KB=str(sample), KB_LOG_LEVEL="INFO", SLACK_BOT_TOKEN="xoxb-serve-test",
-                    SLACK_SIGNING_SECRET="serve-test-secret", SLACK_API_URL="http://127.0.0.1:9/api/")
-    proc = await asyncio.create_subprocess_exec(KB, "serve", env=env, cwd=tmp_path, stdin=asyncio.subprocess.DEVNULL,
-                                                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    env = serve_env(
+        KB_DATA_DIR=str(data_dir),
+        KB_HOST="127.0.0.1",
+        KB_PORT="0",
+        KB_API_KEYS=KEY,
+        KB_SAMPLE_KB=str(sample),
+        KB_LOG_LEVEL="INFO",
+        SLACK_BOT_TOKEN="xoxb-serve-test",
+        SLACK_SIGNING_SECRET="serve-test-secret",
+        SLACK_API_URL="http://127.0.0.1:9/api/",
+    )
+    proc = await asyncio.create_subprocess_exec(
+        KB,
+        "serve",
+        env=env,
+        cwd=tmp_path,
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
     try:
         assert proc.stderr is not None
         startup = await read_json_lines(proc.stderr, "listening on", timeout=60)
@@ -100,15 +119,21 @@ async def test_kb_serve_seeds_an_empty_kb_answers_and_stops_on_sigterm(tmp_path:
             async with session.get(f"{url}/health") as resp:
                 health = await resp.json()
             assert resp.status == 200 and health["articles"] == 3 and health["chunks"] > 3
-            async with session.post(f"{url}/api/v1/generate-response", json={"ticket": "How do I reset my password?"},
-                                    headers={"X-API-Key": KEY, "X-Request-ID": "serve-1"}) as resp:
+            async with session.post(
+                f"{url}/api/v1/generate-response",
+                json={"ticket": "How do I reset my password?"},
+                headers={"X-API-Key": KEY, "X-Request-ID": "serve-1"},
+            ) as resp:
                 answer = await resp.json()
             assert resp.status == 200 and answer["request_id"] == "serve-1"
             assert answer["sources"][0]["article_id"] == "reset-your-password"
             async with session.post(f"{url}/api/v1/generate-response", json={"ticket": "x"}) as resp:
                 assert resp.status == 401
-            async with session.post(f"{url}/slack/events", data=b"{}", headers={"Content-Type": "application/json",
-                                    "X-Request-ID": "slack-1"}) as resp:
+            async with session.post(
+                f"{url}/slack/events",
+                data=b"{}",
+                headers={"Content-Type": "application/json", "X-Request-ID": "slack-1"},
+            ) as resp:
                 assert resp.status == 401  # mounted: Bolt refuses an unsigned request (not our 404)
                 assert resp.headers["X-Request-ID"] == "slack-1"  # and it went through our middleware
 
@@ -124,8 +149,11 @@ async def test_kb_serve_seeds_an_empty_kb_answers_and_stops_on_sigterm(tmp_path:
         assert await asyncio.wait_for(proc.wait(), 30) == 0
         access = [line for line in rest if line["logger"] == "bot.http.access"]
         assert [(a["route"], a["status"]) for a in access[:4]] == [
-            ("/health", 200), ("/api/v1/generate-response", 200), ("/api/v1/generate-response", 401),
-            ("/slack/events", 401)]
+            ("/health", 200),
+            ("/api/v1/generate-response", 200),
+            ("/api/v1/generate-response", 401),
+            ("/slack/events", 401),
+        ]
         answers_logged = [a for a in access[4:] if a["route"] == "/api/v1/generate-response"]
         assert len(answers_logged) == len(answered) and all(a["status"] == 200 for a in answers_logged)
         assert access[1]["request_id"] == "serve-1" and access[1]["decision"] in {"answer", "review", "escalate"}
@@ -140,8 +168,15 @@ async def test_kb_serve_seeds_an_empty_kb_answers_and_stops_on_sigterm(tmp_path:
 @pytest.mark.parametrize("host", ["0.0.0.0", "10.1.2.3"])
 async def test_kb_serve_refuses_a_public_host_without_api_keys(tmp_path: Path, host: str) -> None:
     env = serve_env(KB_DATA_DIR=str(tmp_path / "data"), KB_HOST=host, KB_PORT="0")
-    proc = await asyncio.create_subprocess_exec(KB, "serve", env=env, cwd=tmp_path, stdin=asyncio.subprocess.DEVNULL,
-                                                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    proc = await asyncio.create_subprocess_exec(
+        KB,
+        "serve",
+        env=env,
+        cwd=tmp_path,
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
     _, err = await asyncio.wait_for(proc.communicate(), 60)
     assert proc.returncode == 1
     assert f"Refusing to serve the HTTP API on {host} without an API key" in err.decode()

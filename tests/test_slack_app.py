@@ -40,8 +40,9 @@ async def test_http_mode_needs_the_signing_secret(engine: Engine, data_dir: Path
 
 
 async def test_http_mode_mounts_slack_events_and_shares_one_session(engine: Engine, data_dir: Path) -> None:
-    settings = make_settings(data_dir, slack_bot_token="xoxb-1", slack_signing_secret="s",
-                             slack_api_url="http://127.0.0.1:9/api")
+    settings = make_settings(
+        data_dir, slack_bot_token="xoxb-1", slack_signing_secret="s", slack_api_url="http://127.0.0.1:9/api"
+    )
     app = web.Application()
     slack = attach(app, engine, settings)
     assert slack is not None and app[SLACK_APP] is slack

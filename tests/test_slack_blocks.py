@@ -16,13 +16,24 @@ def make_answer(**overrides: object) -> Answer:
     values: dict[str, object] = {
         "request_id": "req-1",
         "decision": "answer",
-        "confidence": Confidence(score=0.82, level="high", reasons=["close match: “Reset your password”",
-                                                                    "evidence includes a CRITICAL section"]),
+        "confidence": Confidence(
+            score=0.82,
+            level="high",
+            reasons=["close match: “Reset your password”", "evidence includes a CRITICAL section"],
+        ),
         "required_data": [RequiredItem(item="account e-mail address", why="to find the account")],
         "draft": "Hi Ana,\n\nClick *Forgot password?* on the sign-in page.\n\nBest regards,",
-        "sources": [Source(article_id="reset-your-password", chunk_id="reset-your-password#2",
-                           title="Reset your password", url="https://help.example/reset#before-you-start",
-                           tier=Tier.CRITICAL, score=0.71, section="Before you start")],
+        "sources": [
+            Source(
+                article_id="reset-your-password",
+                chunk_id="reset-your-password#2",
+                title="Reset your password",
+                url="https://help.example/reset#before-you-start",
+                tier=Tier.CRITICAL,
+                score=0.71,
+                section="Before you start",
+            )
+        ],
         "backends": Backends(embedder="local-minilm", store="sqlite", drafter="extractive"),
         "timings_ms": {"total": 11.0},
     }
@@ -41,17 +52,22 @@ def test_answer_blocks_show_badge_reasons_checklist_draft_sources_and_buttons() 
     assert "close match: “Reset your password” · evidence includes a CRITICAL section" in text
     assert "*Data to collect*\n☐ *account e-mail address* — _to find the account_" in text
     assert "*Draft reply*\nHi Ana,\n\nClick *Forgot password?* on the sign-in page." in text
-    assert ("• <https://help.example/reset#before-you-start|Reset your password › Before you start> · "
-            "`CRITICAL` · 0.71") in text
+    assert (
+        "• <https://help.example/reset#before-you-start|Reset your password › Before you start> · `CRITICAL` · 0.71"
+    ) in text
     assert "request `req-1` · local-minilm / sqlite / extractive · 11 ms" in text
     actions = [b for b in blocks.to_dicts(built) if b["type"] == "actions"]
     assert [(e["action_id"], e["value"]) for e in actions[0]["elements"]] == [
-        (blocks.ACTION_HELPFUL, "req-1"), (blocks.ACTION_NOT_HELPFUL, "req-1"), (blocks.ACTION_ESCALATE, "req-1")]
+        (blocks.ACTION_HELPFUL, "req-1"),
+        (blocks.ACTION_NOT_HELPFUL, "req-1"),
+        (blocks.ACTION_ESCALATE, "req-1"),
+    ]
     assert blocks.answer_text(make_answer()) == "🟢 High confidence (0.82): " + messages.DECISION_LABEL["answer"]
 
 
-@pytest.mark.parametrize(("level", "emoji", "label"), [("high", "🟢", "High"), ("medium", "🟡", "Medium"),
-                                                       ("low", "🔴", "Low")])
+@pytest.mark.parametrize(
+    ("level", "emoji", "label"), [("high", "🟢", "High"), ("medium", "🟡", "Medium"), ("low", "🔴", "Low")]
+)
 def test_badge_per_level(level: str, emoji: str, label: str) -> None:
     answer = make_answer(confidence=Confidence(score=0.5, level=level))  # type: ignore[arg-type]
     assert blocks.badge(answer).startswith(f"{emoji} *{label} confidence* (0.50)")
@@ -117,32 +133,55 @@ def test_mention_formats() -> None:
 def test_escalation_packet_and_claim() -> None:
     answer = make_answer(decision="escalate", confidence=Confidence(score=0.2, level="low", reasons=["weak match"]))
     built = blocks.escalation_blocks(
-        answer, ticket="The <coffee> machine\n leaks", user="UAGENT", channel="CSUP",
-        permalink="https://x.slack.com/archives/CSUP/p1", trigger="auto", triggered_by="UAGENT",
-        mention_text="<!subteam^SONCALL>", escalation_id=7,
+        answer,
+        ticket="The <coffee> machine\n leaks",
+        user="UAGENT",
+        channel="CSUP",
+        permalink="https://x.slack.com/archives/CSUP/p1",
+        trigger="auto",
+        triggered_by="UAGENT",
+        mention_text="<!subteam^SONCALL>",
+        escalation_id=7,
     )
     dicts = blocks.to_dicts(built)
     text = texts(built)
     assert dicts[0]["type"] == "header"
     assert "<!subteam^SONCALL> a ticket needs a human." in text
     assert "> The &lt;coffee&gt; machine leaks" in text
-    assert ("*From* <@UAGENT> in <#CSUP> · low confidence · "
-            "<https://x.slack.com/archives/CSUP/p1|open the thread>") in text
+    assert (
+        "*From* <@UAGENT> in <#CSUP> · low confidence · <https://x.slack.com/archives/CSUP/p1|open the thread>"
+    ) in text
     assert "• weak match" in text and "*Sources tried*\n• <https://help.example/reset" in text
     assert "*Missing data*\n☐ *account e-mail address*" in text
     assert dicts[-1]["block_id"] == blocks.BLOCK_CLAIM and dicts[-1]["elements"][0]["value"] == "7"
 
-    escalation = Escalation(id=7, request_id="req-1", trigger="auto", requested_by="UAGENT", channel="CSUP",
-                            thread_ts="1.1", escalation_channel="CESC", escalation_ts="2.2", claimed_by="UONCALL",
-                            claimed_at=1.0)
+    escalation = Escalation(
+        id=7,
+        request_id="req-1",
+        trigger="auto",
+        requested_by="UAGENT",
+        channel="CSUP",
+        thread_ts="1.1",
+        escalation_channel="CESC",
+        escalation_ts="2.2",
+        claimed_by="UONCALL",
+        claimed_at=1.0,
+    )
     claimed = blocks.claimed_blocks(dicts, escalation)
     assert blocks.BLOCK_CLAIM not in [b.get("block_id") for b in claimed]
     assert claimed[-1]["elements"][0]["text"] == "✋ Claimed by <@UONCALL>"  # type: ignore[index]
 
 
 def test_home_view_and_feedback_modal() -> None:
-    stats = Stats(days=7, answers=5, by_level={"high": 3, "medium": 1, "low": 1}, escalations=2, claimed=1,
-                  helpful=4, not_helpful=1)
+    stats = Stats(
+        days=7,
+        answers=5,
+        by_level={"high": 3, "medium": 1, "low": 1},
+        escalations=2,
+        claimed=1,
+        helpful=4,
+        not_helpful=1,
+    )
     home = blocks.home_view(stats).to_dict()
     assert home["type"] == "home"
     shown = block_text(home["blocks"])
@@ -154,9 +193,12 @@ def test_home_view_and_feedback_modal() -> None:
 
 def test_slack_markup_becomes_plain_ticket_text() -> None:
     raw = "<@UBOT> customer <mailto:ana@example.com|ana@example.com> says &lt;help&gt; in <#C1|support> see <https://x.example>"
-    assert plain_text(raw, bot_user_id="UBOT") == "customer ana@example.com says <help> in #support see https://x.example"
+    assert (
+        plain_text(raw, bot_user_id="UBOT") == "customer ana@example.com says <help> in #support see https://x.example"
+    )
     assert message_text({"text": "fwd:", "attachments": [{"title": "Refund", "text": "Please refund INV-1"}]}) == (
-        "fwd:\nRefund\nPlease refund INV-1")
+        "fwd:\nRefund\nPlease refund INV-1"
+    )
     assert ticket_text(["first", "", "second"], "now?") == "first\n\nsecond\n\nnow?"
     assert ticket_text([], "x" * 30_000) == "x" * 20_000
     long = ticket_text(["a" * 30_000], "follow-up")

@@ -52,7 +52,11 @@ async def test_draft_is_acked_at_once_and_answered_privately_later(slack_bot: Sl
     assert "Authorization" not in slack_bot.fake.calls_to("response_url")[0].headers
     record = slack_bot.store.answer(buttons(body["blocks"])[ACTION_SHARE])
     assert record is not None and (record.door, record.view, record.channel, record.thread_ts) == (
-        "command", "draft", SUPPORT, None)
+        "command",
+        "draft",
+        SUPPORT,
+        None,
+    )
     assert slack_bot.fake.calls_to("chat.postMessage") == []  # nothing public
 
 

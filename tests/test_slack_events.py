@@ -39,7 +39,11 @@ async def test_mention_answers_in_the_thread_placeholder_first_then_updated(
 
     [placeholder] = await slack_bot.fake.wait_for("chat.postMessage")
     assert placeholder.body == {
-        "team_id": TEAM_ID, "channel": SUPPORT, "thread_ts": event["ts"], "text": messages.SLACK_WORKING}
+        "team_id": TEAM_ID,
+        "channel": SUPPORT,
+        "thread_ts": event["ts"],
+        "text": messages.SLACK_WORKING,
+    }
     assert placeholder.token == "xoxb-test"
     update = await slack_bot.answer_update()
     posted = slack_bot.fake.history[SUPPORT][-1]
@@ -104,20 +108,47 @@ async def test_own_and_other_bots_messages_are_ignored(slack_bot: SlackBot) -> N
     fake = slack_bot.fake
     await slack_bot.event({**slack_bot.mention(COVERED), "bot_id": "BOTHER", "user": "UOTHERBOT"})
     for event in (
-        {"type": "message", "channel_type": "im", "channel": "DAGENT", "bot_id": BOT_ID, "user": BOT_USER_ID,
-         "text": COVERED, "ts": fake.add_message("DAGENT", COVERED)},
-        {"type": "message", "subtype": "bot_message", "channel_type": "im", "channel": "DAGENT",
-         "bot_id": "BOTHER", "text": COVERED, "ts": fake.add_message("DAGENT", COVERED)},
-        {"type": "message", "subtype": "message_changed", "channel_type": "im", "channel": "DAGENT",
-         "ts": fake.add_message("DAGENT", COVERED), "message": {"text": COVERED}},
-        {"type": "message", "channel_type": "channel", "channel": SUPPORT, "user": AGENT, "text": COVERED,
-         "ts": fake.add_message(SUPPORT, COVERED)},
+        {
+            "type": "message",
+            "channel_type": "im",
+            "channel": "DAGENT",
+            "bot_id": BOT_ID,
+            "user": BOT_USER_ID,
+            "text": COVERED,
+            "ts": fake.add_message("DAGENT", COVERED),
+        },
+        {
+            "type": "message",
+            "subtype": "bot_message",
+            "channel_type": "im",
+            "channel": "DAGENT",
+            "bot_id": "BOTHER",
+            "text": COVERED,
+            "ts": fake.add_message("DAGENT", COVERED),
+        },
+        {
+            "type": "message",
+            "subtype": "message_changed",
+            "channel_type": "im",
+            "channel": "DAGENT",
+            "ts": fake.add_message("DAGENT", COVERED),
+            "message": {"text": COVERED},
+        },
+        {
+            "type": "message",
+            "channel_type": "channel",
+            "channel": SUPPORT,
+            "user": AGENT,
+            "text": COVERED,
+            "ts": fake.add_message(SUPPORT, COVERED),
+        },
     ):
         assert (await slack_bot.event(event)).status == 200
     # a real direct message afterwards is answered, and it is the only thing answered
     ts = fake.add_message("DAGENT", COVERED, user=AGENT)
-    await slack_bot.event({"type": "message", "channel_type": "im", "channel": "DAGENT", "user": AGENT,
-                           "text": COVERED, "ts": ts})
+    await slack_bot.event(
+        {"type": "message", "channel_type": "im", "channel": "DAGENT", "user": AGENT, "text": COVERED, "ts": ts}
+    )
     await slack_bot.answer_update(channel="DAGENT")
     await asyncio.sleep(0.1)
     assert [c.body["channel"] for c in fake.calls_to("chat.postMessage")] == ["DAGENT"]
@@ -125,19 +156,24 @@ async def test_own_and_other_bots_messages_are_ignored(slack_bot: SlackBot) -> N
 
 async def test_direct_message_is_answered_in_the_conversation(slack_bot: SlackBot) -> None:
     ts = slack_bot.fake.add_message("DAGENT", COVERED, user=AGENT)
-    await slack_bot.event({"type": "message", "channel_type": "im", "channel": "DAGENT", "user": AGENT,
-                           "text": COVERED, "ts": ts})
+    await slack_bot.event(
+        {"type": "message", "channel_type": "im", "channel": "DAGENT", "user": AGENT, "text": COVERED, "ts": ts}
+    )
     [placeholder] = await slack_bot.fake.wait_for("chat.postMessage")
     assert placeholder.body == {
-        "team_id": TEAM_ID, "channel": "DAGENT", "text": messages.SLACK_WORKING}  # no thread_ts at top level
+        "team_id": TEAM_ID,
+        "channel": "DAGENT",
+        "text": messages.SLACK_WORKING,
+    }  # no thread_ts at top level
     update = await slack_bot.answer_update(channel="DAGENT")
     record = slack_bot.store.answer(buttons(update["blocks"])[ACTION_HELPFUL])
     assert record is not None and record.door == "dm"
 
 
 async def test_bad_or_stale_signatures_are_refused(slack_bot: SlackBot) -> None:
-    body = json.dumps({"type": "event_callback", "event_id": "Ev1", "team_id": "T0FAKE",
-                       "event": slack_bot.mention(COVERED)})
+    body = json.dumps(
+        {"type": "event_callback", "event_id": "Ev1", "team_id": "T0FAKE", "event": slack_bot.mention(COVERED)}
+    )
     wrong = await slack_bot.post(body, "application/json", secret="not-the-secret")
     stale = await slack_bot.post(body, "application/json", timestamp=int(time.time()) - 600)
     unsigned = await slack_bot.client.post("/slack/events", data=body, headers={"Content-Type": "application/json"})
@@ -171,16 +207,16 @@ async def test_low_confidence_escalates_with_mention_permalink_and_claim(slack_b
 
     [packet] = await fake.wait_for("chat.postMessage", where=lambda c: c.body["channel"] == ESCALATIONS)
     [permalink] = fake.calls_to("chat.getPermalink")
-    assert permalink.body == {
-        "team_id": TEAM_ID, "channel": SUPPORT, "message_ts": event["ts"]}
+    assert permalink.body == {"team_id": TEAM_ID, "channel": SUPPORT, "message_ts": event["ts"]}
     text = block_text(packet.body["blocks"])
     assert "<!subteam^SONCALL> a ticket needs a human." in text
     assert f"https://fake.slack.com/archives/{SUPPORT}/p{event['ts'].replace('.', '')}|open the thread>" in text
     assert UNCOVERED in text and messages.ESCALATION_TRIGGER_AUTO in text
     assert "*Sources tried*" in text and "*Missing data*" in text and "weak match" in text
     claim_id = buttons(packet.body["blocks"])[ACTION_CLAIM]
-    [note] = await fake.wait_for("chat.postMessage", where=lambda c: c.body.get("thread_ts") == event["ts"]
-                                 and c.body["text"].startswith("🚨"))
+    [note] = await fake.wait_for(
+        "chat.postMessage", where=lambda c: c.body.get("thread_ts") == event["ts"] and c.body["text"].startswith("🚨")
+    )
     assert note.body["text"] == f"🚨 Escalated to <!subteam^SONCALL> in <#{ESCALATIONS}>."
     assert packet.at < note.at
 
@@ -209,7 +245,11 @@ async def test_without_an_escalation_channel_the_thread_is_told(slack_bot: Slack
     await slack_bot.answer_update()
     [note] = await slack_bot.fake.wait_for("chat.postMessage", where=lambda c: c.body["text"].startswith("🚨"))
     assert note.body == {
-        "team_id": TEAM_ID, "channel": SUPPORT, "thread_ts": event["ts"], "text": messages.THREAD_ESCALATION_OFF}
+        "team_id": TEAM_ID,
+        "channel": SUPPORT,
+        "thread_ts": event["ts"],
+        "text": messages.THREAD_ESCALATION_OFF,
+    }
     assert {c.body["channel"] for c in slack_bot.fake.calls_to("chat.postMessage")} == {SUPPORT}
     assert slack_bot.fake.calls_to("chat.getPermalink") == []
 
@@ -219,13 +259,17 @@ async def test_an_empty_mention_gets_usage_instead_of_an_answer(slack_bot: Slack
     await slack_bot.event(event)
     [reply] = await slack_bot.fake.wait_for("chat.postMessage")
     assert reply.body == {
-        "team_id": TEAM_ID, "channel": SUPPORT, "thread_ts": event["ts"], "text": messages.SLACK_EMPTY_MENTION}
+        "team_id": TEAM_ID,
+        "channel": SUPPORT,
+        "thread_ts": event["ts"],
+        "text": messages.SLACK_EMPTY_MENTION,
+    }
 
 
 async def test_an_engine_failure_replaces_the_placeholder_with_an_error(
     slack_bot: SlackBot, engine: Engine, caplog: pytest.LogCaptureFixture
 ) -> None:
-    engine.catalog.close()  # a real fault: the store's database is gone from under the engine
+    engine.kb.catalog.close()  # a real fault: the store's database is gone from under the engine
     event = slack_bot.mention(COVERED)
     await slack_bot.event(event)
     [update] = await slack_bot.fake.wait_for("chat.update")

@@ -24,8 +24,15 @@ async def test_methods_answer_like_slack(fake_slack: FakeSlack) -> None:
     link = await client.chat_getPermalink(channel="C1", message_ts=parent)
     assert link["permalink"].endswith(f"/archives/C1/p{parent.replace('.', '')}")
     assert [c.method for c in fake_slack.calls] == [
-        "auth.test", "chat.postMessage", "chat.postMessage", "chat.update", "conversations.replies",
-        "chat.postEphemeral", "reactions.add", "chat.getPermalink"]
+        "auth.test",
+        "chat.postMessage",
+        "chat.postMessage",
+        "chat.update",
+        "conversations.replies",
+        "chat.postEphemeral",
+        "reactions.add",
+        "chat.getPermalink",
+    ]
 
     with pytest.raises(SlackApiError) as missing:
         await client.chat_update(channel="C1", ts="9.9", text="x")

@@ -13,10 +13,20 @@ from tests.test_slack_blocks import make_answer
 
 
 def record(request_id: str, level: str = "high", decision: str = "answer", **kw: object) -> AnswerRecord:
-    answer = make_answer(request_id=request_id, decision=decision,
-                         confidence={"score": {"high": 0.8, "medium": 0.5, "low": 0.1}[level], "level": level})
-    values: dict[str, object] = {"answer": answer, "ticket": f"ticket {request_id}", "user": "UAGENT",
-                                 "door": "mention", "channel": "CSUP", "thread_ts": "1.1", "message_ts": "1.2"}
+    answer = make_answer(
+        request_id=request_id,
+        decision=decision,
+        confidence={"score": {"high": 0.8, "medium": 0.5, "low": 0.1}[level], "level": level},
+    )
+    values: dict[str, object] = {
+        "answer": answer,
+        "ticket": f"ticket {request_id}",
+        "user": "UAGENT",
+        "door": "mention",
+        "channel": "CSUP",
+        "thread_ts": "1.1",
+        "message_ts": "1.2",
+    }
     values.update(kw)
     return AnswerRecord(**values)  # type: ignore[arg-type]
 
@@ -43,7 +53,13 @@ def test_feedback_rows_carry_the_answers_decision_confidence_and_sources(tmp_pat
     assert not store.add_comment(fid, user="U2", problems=[], comment="hijack")
     [row] = store.feedback("r1")
     assert (row["verdict"], row["decision"], row["level"], row["score"], row["problems"], row["comment"]) == (
-        "not_helpful", "review", "medium", 0.5, "wrong_sources", "old article")
+        "not_helpful",
+        "review",
+        "medium",
+        0.5,
+        "wrong_sources",
+        "old article",
+    )
     assert json.loads(row["sources"]) == ["reset-your-password#2"]
     store.add_feedback("unknown", user="U1", verdict="helpful")  # still stored, without answer details
     assert store.feedback("unknown")[0]["decision"] is None
@@ -51,8 +67,14 @@ def test_feedback_rows_carry_the_answers_decision_confidence_and_sources(tmp_pat
 
 def test_an_escalation_is_reserved_once_and_claimed_once(tmp_path: Path) -> None:
     store = FeedbackStore(tmp_path / "f.sqlite3")
-    kwargs = {"request_id": "r1", "trigger": "auto", "requested_by": "U1", "channel": "CSUP", "thread_ts": "1.1",
-              "escalation_channel": "CESC"}
+    kwargs = {
+        "request_id": "r1",
+        "trigger": "auto",
+        "requested_by": "U1",
+        "channel": "CSUP",
+        "thread_ts": "1.1",
+        "escalation_channel": "CESC",
+    }
     eid = store.add_escalation(**kwargs)  # type: ignore[arg-type]
     assert eid is not None and store.add_escalation(**kwargs) is None  # type: ignore[arg-type]
     store.set_escalation_ts(eid, "9.9")
@@ -74,11 +96,18 @@ def test_stats_count_the_last_days_only(tmp_path: Path) -> None:
     store.record_answer(record("l1", level="low", decision="escalate"))
     store.add_feedback("h1", user="U1", verdict="helpful")
     store.add_feedback("m1", user="U1", verdict="not_helpful")
-    store.add_escalation(request_id="l1", trigger="auto", requested_by="U1", channel="CSUP", thread_ts="1.1",
-                         escalation_channel="CESC")
+    store.add_escalation(
+        request_id="l1", trigger="auto", requested_by="U1", channel="CSUP", thread_ts="1.1", escalation_channel="CESC"
+    )
     stats = store.stats(days=7)
     assert (stats.answers, stats.by_level, stats.escalations, stats.claimed, stats.helpful, stats.not_helpful) == (
-        3, {"high": 1, "medium": 1, "low": 1}, 1, 0, 1, 1)
+        3,
+        {"high": 1, "medium": 1, "low": 1},
+        1,
+        0,
+        1,
+        1,
+    )
     assert stats.by_door == {"mention": 2, "dm": 1}
     assert stats.helpful_by_level == {"high": (1, 0), "medium": (0, 1)}
     assert store.stats(days=30).answers == 4

@@ -57,8 +57,9 @@ async def test_message_shortcut_answers_in_that_messages_thread(slack_bot: Slack
 async def test_message_shortcut_in_a_channel_without_the_bot_says_how_to_invite(slack_bot: SlackBot) -> None:
     slack_bot.fake.fail("chat.postMessage", "not_in_channel")
     ts = slack_bot.fake.add_message("CELSEWHERE", COVERED)
-    _, key = await slack_bot.shortcut({"type": "message", "ts": ts, "user": "U2", "text": COVERED},
-                                      channel="CELSEWHERE")
+    _, key = await slack_bot.shortcut(
+        {"type": "message", "ts": ts, "user": "U2", "text": COVERED}, channel="CELSEWHERE"
+    )
     [told] = await slack_bot.fake.wait_for("response_url", where=lambda c: c.key == key)
     assert told.body["text"] == messages.SLACK_NOT_IN_CHANNEL and told.body["response_type"] == "ephemeral"
 
@@ -73,7 +74,12 @@ async def test_helpful_is_stored_with_the_answers_decision_confidence_and_source
     record = slack_bot.store.answer(request_id)
     assert record is not None
     assert (row["user"], row["verdict"], row["decision"], row["level"], row["score"]) == (
-        AGENT, "helpful", record.answer.decision, record.answer.confidence.level, record.answer.confidence.score)
+        AGENT,
+        "helpful",
+        record.answer.decision,
+        record.answer.confidence.level,
+        record.answer.confidence.score,
+    )
     assert json.loads(row["sources"]) == [s.chunk_id for s in record.answer.sources]
 
 
@@ -88,19 +94,29 @@ async def test_not_helpful_opens_a_modal_and_stores_what_was_wrong(slack_bot: Sl
     [row] = slack_bot.store.feedback(request_id)
     assert row["verdict"] == "not_helpful" and row["comment"] == ""  # counted even if the modal is cancelled
 
-    resp = await slack_bot.submit_view(view, {
-        INPUT_PROBLEMS: {INPUT_PROBLEMS: {"type": "checkboxes", "selected_options": [
-            {"value": "wrong_sources", "text": {"type": "plain_text", "text": "x"}},
-            {"value": "should_escalate", "text": {"type": "plain_text", "text": "y"}}]}},
-        INPUT_COMMENT: {INPUT_COMMENT: {"type": "plain_text_input", "value": "  It cited the SSO article.  "}},
-    })
+    resp = await slack_bot.submit_view(
+        view,
+        {
+            INPUT_PROBLEMS: {
+                INPUT_PROBLEMS: {
+                    "type": "checkboxes",
+                    "selected_options": [
+                        {"value": "wrong_sources", "text": {"type": "plain_text", "text": "x"}},
+                        {"value": "should_escalate", "text": {"type": "plain_text", "text": "y"}},
+                    ],
+                }
+            },
+            INPUT_COMMENT: {INPUT_COMMENT: {"type": "plain_text_input", "value": "  It cited the SSO article.  "}},
+        },
+    )
     assert resp.status == 200 and await resp.text() == ""  # an empty 200 closes the modal
     [row] = slack_bot.store.feedback(request_id)
     assert (row["problems"], row["comment"]) == ("wrong_sources,should_escalate", "It cited the SSO article.")
 
     # another user cannot rewrite that row through a replayed submission
-    await slack_bot.submit_view(view, {INPUT_COMMENT: {INPUT_COMMENT: {"type": "plain_text_input", "value": "x"}}},
-                                user="UOTHER")
+    await slack_bot.submit_view(
+        view, {INPUT_COMMENT: {INPUT_COMMENT: {"type": "plain_text_input", "value": "x"}}}, user="UOTHER"
+    )
     assert slack_bot.store.feedback(request_id)[0]["comment"] == "It cited the SSO article."
 
 
@@ -111,8 +127,10 @@ async def test_escalate_button_on_a_thread_answer_escalates_once(slack_bot: Slac
     [packet] = await slack_bot.fake.wait_for("chat.postMessage", where=lambda c: c.body["channel"] == ESCALATIONS)
     text = block_text(packet.body["blocks"])
     assert "escalated by <@ULEAD>" in text and f"*From* <@{AGENT}> in <#{SUPPORT}>" in text
-    await slack_bot.fake.wait_for("chat.postMessage", where=lambda c: c.body.get("thread_ts") == thread_ts
-                                  and c.body["text"].startswith("🚨 Escalated"))
+    await slack_bot.fake.wait_for(
+        "chat.postMessage",
+        where=lambda c: c.body.get("thread_ts") == thread_ts and c.body["text"].startswith("🚨 Escalated"),
+    )
 
     _, key = await slack_bot.click(ACTION_ESCALATE, request_id, message=message)
     [told] = await slack_bot.fake.wait_for("response_url", where=lambda c: c.key == key)
@@ -133,8 +151,9 @@ async def test_app_home_shows_usage_and_the_last_seven_days(slack_bot: SlackBot)
     await slack_bot.event(slack_bot.mention(UNCOVERED))
     await slack_bot.fake.wait_for("chat.postMessage", where=lambda c: c.body["channel"] == ESCALATIONS)
 
-    await slack_bot.event({"type": "app_home_opened", "user": AGENT, "channel": "DAGENT", "tab": "home",
-                           "event_ts": "1.000001"})
+    await slack_bot.event(
+        {"type": "app_home_opened", "user": AGENT, "channel": "DAGENT", "tab": "home", "event_ts": "1.000001"}
+    )
     [published] = await slack_bot.fake.wait_for("views.publish")
     assert published.body["user_id"] == AGENT and published.body["view"]["type"] == "home"
     text = block_text(published.body["view"]["blocks"])
@@ -149,8 +168,9 @@ async def test_app_home_shows_usage_and_the_last_seven_days(slack_bot: SlackBot)
     assert f"Answers: 2 (🟢 {levels['high']} · 🟡 {levels['medium']} · 🔴 {levels['low']})" in text
     assert "Escalations: 1 (0 claimed)" in text and "Feedback: 👍 1 · 👎 0" in text
 
-    await slack_bot.event({"type": "app_home_opened", "user": AGENT, "channel": "DAGENT", "tab": "messages",
-                           "event_ts": "1.000002"})
+    await slack_bot.event(
+        {"type": "app_home_opened", "user": AGENT, "channel": "DAGENT", "tab": "messages", "event_ts": "1.000002"}
+    )
     await slack_bot.event(slack_bot.mention(COVERED))  # processed after the messages-tab event
     await slack_bot.fake.wait_for("chat.update", 2, where=lambda c: bool(c.body.get("blocks")))
     assert len(slack_bot.fake.calls_to("views.publish")) == 1
@@ -160,8 +180,9 @@ async def test_feedback_report_and_kb_feedback(slack_bot: SlackBot, capsys: obje
     message, request_id = await answered_mention(slack_bot)
     await slack_bot.click(ACTION_NOT_HELPFUL, request_id, message=message)
     [opened] = await slack_bot.fake.wait_for("views.open")
-    await slack_bot.submit_view(opened.body["view"], {
-        INPUT_COMMENT: {INPUT_COMMENT: {"type": "plain_text_input", "value": "Wrong article"}}})
+    await slack_bot.submit_view(
+        opened.body["view"], {INPUT_COMMENT: {INPUT_COMMENT: {"type": "plain_text_input", "value": "Wrong article"}}}
+    )
     await slack_bot.event(slack_bot.mention(UNCOVERED))
     await slack_bot.fake.wait_for("chat.postMessage", where=lambda c: c.body["channel"] == ESCALATIONS)
 

@@ -26,45 +26,91 @@ STRS: dict[str, Any] = {"type": "array", "items": STR}
 
 # The fields and limits of Slack's app manifest reference (api.slack.com/reference/manifests),
 # for the four sections a bot like ours uses; anything else is a typo Slack would reject.
-MANIFEST_SCHEMA = _obj({
-    "_metadata": _obj({"major_version": {"type": "integer"}, "minor_version": {"type": "integer"}}),
-    "display_information": _obj({
-        "name": {"type": "string", "minLength": 1, "maxLength": 35},
-        "description": {"type": "string", "maxLength": 140},
-        "long_description": {"type": "string", "minLength": 174, "maxLength": 4000},
-        "background_color": {"type": "string", "pattern": "^#([0-9a-fA-F]{3}){1,2}$"},
-    }, required=("name",)),
-    "features": _obj({
-        "app_home": _obj({"home_tab_enabled": BOOL, "messages_tab_enabled": BOOL,
-                          "messages_tab_read_only_enabled": BOOL}),
-        "bot_user": _obj({"display_name": {"type": "string", "maxLength": 80, "pattern": r"^[\w\-.]+$"},
-                          "always_online": BOOL}, required=("display_name",)),
-        "shortcuts": {"type": "array", "items": _obj({
-            "name": STR, "callback_id": {"type": "string", "maxLength": 255},
-            "description": {"type": "string", "maxLength": 150}, "type": {"enum": ["message", "global"]},
-        }, required=("name", "callback_id", "description", "type"))},
-        "slash_commands": {"type": "array", "items": _obj({
-            "command": {"type": "string", "maxLength": 32, "pattern": "^/"},
-            "description": {"type": "string", "maxLength": 2000}, "should_escape": BOOL,
-            "url": {"type": "string", "pattern": "^https://"}, "usage_hint": {"type": "string", "maxLength": 1000},
-        }, required=("command", "description"))},
-        "unfurl_domains": {"type": "array", "items": STR, "maxItems": 5},
-    }),
-    "oauth_config": _obj({
-        "redirect_urls": STRS,
-        "scopes": _obj({"bot": {**STRS, "maxItems": 255}, "user": {**STRS, "maxItems": 255}}),
-        "token_management_enabled": BOOL,
-    }),
-    "settings": _obj({
-        "allowed_ip_address_ranges": STRS,
-        "event_subscriptions": _obj({"request_url": {"type": "string", "pattern": "^https://"},
-                                     "bot_events": {**STRS, "maxItems": 100},
-                                     "user_events": {**STRS, "maxItems": 100}}),
-        "interactivity": _obj({"is_enabled": BOOL, "request_url": {"type": "string", "pattern": "^https://"},
-                               "message_menu_options_url": STR}, required=("is_enabled",)),
-        "org_deploy_enabled": BOOL, "socket_mode_enabled": BOOL, "token_rotation_enabled": BOOL,
-    }),
-}, required=("display_information",))
+MANIFEST_SCHEMA = _obj(
+    {
+        "_metadata": _obj({"major_version": {"type": "integer"}, "minor_version": {"type": "integer"}}),
+        "display_information": _obj(
+            {
+                "name": {"type": "string", "minLength": 1, "maxLength": 35},
+                "description": {"type": "string", "maxLength": 140},
+                "long_description": {"type": "string", "minLength": 174, "maxLength": 4000},
+                "background_color": {"type": "string", "pattern": "^#([0-9a-fA-F]{3}){1,2}$"},
+            },
+            required=("name",),
+        ),
+        "features": _obj(
+            {
+                "app_home": _obj(
+                    {"home_tab_enabled": BOOL, "messages_tab_enabled": BOOL, "messages_tab_read_only_enabled": BOOL}
+                ),
+                "bot_user": _obj(
+                    {
+                        "display_name": {"type": "string", "maxLength": 80, "pattern": r"^[\w\-.]+$"},
+                        "always_online": BOOL,
+                    },
+                    required=("display_name",),
+                ),
+                "shortcuts": {
+                    "type": "array",
+                    "items": _obj(
+                        {
+                            "name": STR,
+                            "callback_id": {"type": "string", "maxLength": 255},
+                            "description": {"type": "string", "maxLength": 150},
+                            "type": {"enum": ["message", "global"]},
+                        },
+                        required=("name", "callback_id", "description", "type"),
+                    ),
+                },
+                "slash_commands": {
+                    "type": "array",
+                    "items": _obj(
+                        {
+                            "command": {"type": "string", "maxLength": 32, "pattern": "^/"},
+                            "description": {"type": "string", "maxLength": 2000},
+                            "should_escape": BOOL,
+                            "url": {"type": "string", "pattern": "^https://"},
+                            "usage_hint": {"type": "string", "maxLength": 1000},
+                        },
+                        required=("command", "description"),
+                    ),
+                },
+                "unfurl_domains": {"type": "array", "items": STR, "maxItems": 5},
+            }
+        ),
+        "oauth_config": _obj(
+            {
+                "redirect_urls": STRS,
+                "scopes": _obj({"bot": {**STRS, "maxItems": 255}, "user": {**STRS, "maxItems": 255}}),
+                "token_management_enabled": BOOL,
+            }
+        ),
+        "settings": _obj(
+            {
+                "allowed_ip_address_ranges": STRS,
+                "event_subscriptions": _obj(
+                    {
+                        "request_url": {"type": "string", "pattern": "^https://"},
+                        "bot_events": {**STRS, "maxItems": 100},
+                        "user_events": {**STRS, "maxItems": 100},
+                    }
+                ),
+                "interactivity": _obj(
+                    {
+                        "is_enabled": BOOL,
+                        "request_url": {"type": "string", "pattern": "^https://"},
+                        "message_menu_options_url": STR,
+                    },
+                    required=("is_enabled",),
+                ),
+                "org_deploy_enabled": BOOL,
+                "socket_mode_enabled": BOOL,
+                "token_rotation_enabled": BOOL,
+            }
+        ),
+    },
+    required=("display_information",),
+)
 
 # Bot scopes each Web API method needs (Slack's method reference pages). conversations.replies needs
 # the history scope of each conversation type it reads: we read threads in channels, private
@@ -110,10 +156,14 @@ def test_manifest_declares_what_the_code_listens_to(manifest: dict[str, Any]) ->
     features, settings = manifest["features"], manifest["settings"]
     assert [c["command"] for c in features["slash_commands"]] == ["/kb"]
     assert [(s["type"], s["callback_id"], s["name"]) for s in features["shortcuts"]] == [
-        ("message", blocks.SHORTCUT_DRAFT, "Draft reply from KB")]
+        ("message", blocks.SHORTCUT_DRAFT, "Draft reply from KB")
+    ]
     assert set(settings["event_subscriptions"]["bot_events"]) == set(EVENT_SCOPES)
-    assert features["app_home"] == {"home_tab_enabled": True, "messages_tab_enabled": True,
-                                    "messages_tab_read_only_enabled": False}
+    assert features["app_home"] == {
+        "home_tab_enabled": True,
+        "messages_tab_enabled": True,
+        "messages_tab_read_only_enabled": False,
+    }
     assert settings["interactivity"]["is_enabled"] is True and settings["socket_mode_enabled"] is True
     assert features["bot_user"]["display_name"]
 

@@ -34,10 +34,21 @@ async def test_socket_mode_connects_and_answers_events_and_commands(
         # an app_mention envelope: acked with its envelope id, then placeholder + update in the thread
         ts = fake_slack.add_message(SUPPORT, f"<@{BOT_USER_ID}> {COVERED}", user=AGENT)
         event_id = f"Ev{uuid.uuid4().hex[:8]}"
-        payload = {"type": "event_callback", "team_id": TEAM_ID, "api_app_id": "AKB", "event_id": event_id,
-                   "event_time": int(time.time()),
-                   "event": {"type": "app_mention", "user": AGENT, "text": f"<@{BOT_USER_ID}> {COVERED}", "ts": ts,
-                             "channel": SUPPORT, "event_ts": ts}}
+        payload = {
+            "type": "event_callback",
+            "team_id": TEAM_ID,
+            "api_app_id": "AKB",
+            "event_id": event_id,
+            "event_time": int(time.time()),
+            "event": {
+                "type": "app_mention",
+                "user": AGENT,
+                "text": f"<@{BOT_USER_ID}> {COVERED}",
+                "ts": ts,
+                "channel": SUPPORT,
+                "event_ts": ts,
+            },
+        }
         envelope = await fake_slack.send_envelope("events_api", payload)
         assert await fake_slack.wait_ack(envelope) == {"envelope_id": envelope}
         [placeholder] = await fake_slack.wait_for("chat.postMessage")
@@ -50,8 +61,15 @@ async def test_socket_mode_connects_and_answers_events_and_commands(
         await fake_slack.wait_ack(retry)
 
         # a slash command envelope: the ack carries the "working" text, the answer goes to response_url
-        command = {"command": "/kb", "text": f"draft {COVERED}", "user_id": AGENT, "channel_id": SUPPORT,
-                   "team_id": TEAM_ID, "response_url": fake_slack.response_url("sm"), "trigger_id": "trig.sm"}
+        command = {
+            "command": "/kb",
+            "text": f"draft {COVERED}",
+            "user_id": AGENT,
+            "channel_id": SUPPORT,
+            "team_id": TEAM_ID,
+            "response_url": fake_slack.response_url("sm"),
+            "trigger_id": "trig.sm",
+        }
         envelope = await fake_slack.send_envelope("slash_commands", command, accepts_response_payload=True)
         ack = await fake_slack.wait_ack(envelope)
         assert ack == {"envelope_id": envelope, "payload": {"text": messages.SLACK_WORKING}}

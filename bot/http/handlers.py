@@ -1,9 +1,9 @@
 """Route handlers: parse and validate the body, call the engine, answer JSON.
 
-    POST /api/v1/generate-response   Ticket -> Answer (draft, required data, sources, decision)
-    POST /api/v1/required-data       Ticket -> Answer (the same schema; n8n flows read required_data)
-    POST /api/v1/search              SearchRequest -> SearchResponse
-    GET  /health | /metrics | /openapi.json
+POST /api/v1/generate-response   Ticket -> Answer (draft, required data, sources, decision)
+POST /api/v1/required-data       Ticket -> Answer (the same schema; n8n flows read required_data)
+POST /api/v1/search              SearchRequest -> SearchResponse
+GET  /health | /metrics | /openapi.json
 """
 
 from __future__ import annotations
@@ -46,8 +46,9 @@ async def parse_body(request: web.Request, model: type[Model]) -> Model:
             raise ApiError(400, "malformed_json", messages.HTTP_MALFORMED_JSON.format(error=error)) from None
         details = [{"loc": list(e["loc"]), "msg": e["msg"], "type": e["type"]} for e in errors]
         summary = "; ".join(f"{'.'.join(map(str, d['loc'])) or 'body'}: {d['msg']}" for d in details[:5])
-        raise ApiError(422, "invalid_fields", messages.HTTP_INVALID_FIELDS.format(summary=summary),
-                       details=details) from None
+        raise ApiError(
+            422, "invalid_fields", messages.HTTP_INVALID_FIELDS.format(summary=summary), details=details
+        ) from None
 
 
 def json_bytes(model: BaseModel, status: int = 200) -> web.Response:
@@ -76,8 +77,11 @@ async def search(request: web.Request) -> web.Response:
     sources = await engine.search(query.query, query.top_k)
     total = round((time.perf_counter() - started) * 1000, 2)
     request.app[STATE].metrics.observe_stages({"search": total})
-    return json_bytes(SearchResponse(request_id=request[REQUEST_ID], sources=sources, backends=engine.backends,
-                                     timings_ms={"total": total}))
+    return json_bytes(
+        SearchResponse(
+            request_id=request[REQUEST_ID], sources=sources, backends=engine.backends, timings_ms={"total": total}
+        )
+    )
 
 
 async def health(request: web.Request) -> web.Response:
@@ -86,9 +90,17 @@ async def health(request: web.Request) -> web.Response:
     info = engine.health()
     reasons = state.degraded()
     status: Literal["ok", "degraded", "empty"] = "empty" if not info["chunks"] else ("degraded" if reasons else "ok")
-    return json_bytes(HealthResponse(status=status, backends=engine.backends, articles=info["articles"],
-                                     chunks=info["chunks"], degraded=bool(reasons), degraded_reasons=reasons,
-                                     version=state.version))
+    return json_bytes(
+        HealthResponse(
+            status=status,
+            backends=engine.backends,
+            articles=info["articles"],
+            chunks=info["chunks"],
+            degraded=bool(reasons),
+            degraded_reasons=reasons,
+            version=state.version,
+        )
+    )
 
 
 async def metrics(request: web.Request) -> web.Response:

@@ -21,7 +21,9 @@ Clock = Callable[[], float]
 class RateLimiter:
     """Token bucket per key: `capacity` requests at once, refilled at `refill_per_s` tokens a second."""
 
-    def __init__(self, capacity: float, refill_per_s: float, *, clock: Clock = time.monotonic, max_keys: int = 10_000) -> None:
+    def __init__(
+        self, capacity: float, refill_per_s: float, *, clock: Clock = time.monotonic, max_keys: int = 10_000
+    ) -> None:
         if capacity < 1 or refill_per_s <= 0:
             raise ValueError("a rate limit needs capacity >= 1 and refill_per_s > 0")
         self.capacity = float(capacity)

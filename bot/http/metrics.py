@@ -1,9 +1,9 @@
 """Prometheus metrics of one HTTP app (its own registry, so apps and tests never share counters).
 
-    metrics = Metrics()
-    metrics.observe_request("/api/v1/search", "POST", 200, 0.012)
-    metrics.observe_answer(answer)
-    body = metrics.render()                        # text exposition format for GET /metrics
+metrics = Metrics()
+metrics.observe_request("/api/v1/search", "POST", 200, 0.012)
+metrics.observe_answer(answer)
+body = metrics.render()                        # text exposition format for GET /metrics
 """
 
 from __future__ import annotations
@@ -29,21 +29,31 @@ class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
         self.requests = Counter(
-            "kb_http_requests", "HTTP requests by route, method and status.",
-            ["route", "method", "status"], registry=self.registry,
+            "kb_http_requests",
+            "HTTP requests by route, method and status.",
+            ["route", "method", "status"],
+            registry=self.registry,
         )
         self.latency = Histogram(
-            "kb_http_request_duration_seconds", "Time to answer an HTTP request, by route.",
-            ["route"], buckets=BUCKETS, registry=self.registry,
+            "kb_http_request_duration_seconds",
+            "Time to answer an HTTP request, by route.",
+            ["route"],
+            buckets=BUCKETS,
+            registry=self.registry,
         )
         self.in_flight = Gauge("kb_http_in_flight_requests", "Requests being handled now.", registry=self.registry)
         self.stages = Histogram(
-            "kb_stage_duration_seconds", "Engine stage durations (embed, retrieve, draft, total).",
-            ["stage"], buckets=BUCKETS, registry=self.registry,
+            "kb_stage_duration_seconds",
+            "Engine stage durations (embed, retrieve, draft, total).",
+            ["stage"],
+            buckets=BUCKETS,
+            registry=self.registry,
         )
         self.answers = Counter(
-            "kb_answers", "Answers by decision and confidence level.",
-            ["decision", "level"], registry=self.registry,
+            "kb_answers",
+            "Answers by decision and confidence level.",
+            ["decision", "level"],
+            registry=self.registry,
         )
         self.degraded = Counter("kb_answers_degraded", "Answers that a fallback produced.", registry=self.registry)
 

@@ -61,10 +61,18 @@ async def context(request: web.Request, handler: Handler) -> web.StreamResponse:
         seconds = time.perf_counter() - started
         state.metrics.observe_request(route, request.method, response.status, seconds)
         access_log.info(
-            "%s %s %s", request.method, route, response.status,
-            extra={"route": route, "method": request.method, "status": response.status,
-                   "duration_ms": round(seconds * 1000, 2), "client": request.get(CLIENT),
-                   **request.get(LOG_FIELDS, {})},
+            "%s %s %s",
+            request.method,
+            route,
+            response.status,
+            extra={
+                "route": route,
+                "method": request.method,
+                "status": response.status,
+                "duration_ms": round(seconds * 1000, 2),
+                "client": request.get(CLIENT),
+                **request.get(LOG_FIELDS, {}),
+            },
         )
         return response
     finally:
@@ -83,8 +91,13 @@ async def _handle(request: web.Request, handler: Handler, request_id: str) -> we
         return _from_http_exception(request, exc, request_id)
     except BackendError as exc:
         log.warning("backend unavailable: %s", exc)
-        return error_response(503, "backend_unavailable", messages.HTTP_BACKEND_UNAVAILABLE.format(backend=exc.backend),
-                              request_id, headers={"Retry-After": "5"})
+        return error_response(
+            503,
+            "backend_unavailable",
+            messages.HTTP_BACKEND_UNAVAILABLE.format(backend=exc.backend),
+            request_id,
+            headers={"Retry-After": "5"},
+        )
     except asyncio.CancelledError:
         raise
     except Exception:  # the door of last resort: log the trace, tell the client only the request id
@@ -100,8 +113,9 @@ def _from_http_exception(request: web.Request, exc: web.HTTPException, request_i
     elif status == 405:
         allowed = sorted(getattr(exc, "allowed_methods", ()) or ())
         headers["Allow"] = ",".join(allowed)
-        message = messages.HTTP_METHOD_NOT_ALLOWED.format(method=request.method, path=request.path,
-                                                          allowed=", ".join(allowed))
+        message = messages.HTTP_METHOD_NOT_ALLOWED.format(
+            method=request.method, path=request.path, allowed=", ".join(allowed)
+        )
     elif status == 413:
         message = messages.HTTP_BODY_TOO_LARGE.format(limit=request.app[STATE].settings.kb_max_body_bytes)
     else:
@@ -120,8 +134,12 @@ async def auth(request: web.Request, handler: Handler) -> web.StreamResponse:
         return await handler(request)
     given = request.headers.get("X-API-Key", "")
     if not given:
-        raise ApiError(401, "missing_api_key", messages.HTTP_MISSING_API_KEY,
-                       headers={"WWW-Authenticate": 'ApiKey header="X-API-Key"'})
+        raise ApiError(
+            401,
+            "missing_api_key",
+            messages.HTTP_MISSING_API_KEY,
+            headers={"WWW-Authenticate": 'ApiKey header="X-API-Key"'},
+        )
     given_bytes = given.encode("utf-8", "surrogateescape")
     matched = None
     for name, key in keys.items():  # compare against every key: timing does not tell which one matched
@@ -142,13 +160,22 @@ async def limits(request: web.Request, handler: Handler) -> web.StreamResponse:
         wait = state.limiter.take(request.get(CLIENT, "anonymous"))
         if wait > 0:
             retry_after = max(1, math.ceil(wait))
-            limit = f"{state.settings.kb_rate_limit_per_min}/min" if state.settings.kb_rate_limit_per_min else (
-                f"{state.limiter.capacity:g} at once, {state.limiter.refill_per_s:g}/s")
-            raise ApiError(429, "rate_limited", messages.HTTP_RATE_LIMITED.format(limit=limit, retry_after=retry_after),
-                           headers={"Retry-After": str(retry_after)})
+            limit = (
+                f"{state.settings.kb_rate_limit_per_min}/min"
+                if state.settings.kb_rate_limit_per_min
+                else (f"{state.limiter.capacity:g} at once, {state.limiter.refill_per_s:g}/s")
+            )
+            raise ApiError(
+                429,
+                "rate_limited",
+                messages.HTTP_RATE_LIMITED.format(limit=limit, retry_after=retry_after),
+                headers={"Retry-After": str(retry_after)},
+            )
     length = request.content_length
     if length is not None and length > state.settings.kb_max_body_bytes:
-        raise ApiError(413, "body_too_large", messages.HTTP_BODY_TOO_LARGE.format(limit=state.settings.kb_max_body_bytes))
+        raise ApiError(
+            413, "body_too_large", messages.HTTP_BODY_TOO_LARGE.format(limit=state.settings.kb_max_body_bytes)
+        )
     return await handler(request)
 
 
@@ -170,8 +197,12 @@ async def idempotency(request: web.Request, handler: Handler) -> web.StreamRespo
         await entry.done.wait()  # the first request with this key may still be running
         if entry.status:
             request[LOG_FIELDS] = {"idempotent_replay": True}
-            return web.Response(status=entry.status, body=entry.body, content_type=entry.content_type,
-                                headers={"Idempotent-Replayed": "true"})
+            return web.Response(
+                status=entry.status,
+                body=entry.body,
+                content_type=entry.content_type,
+                headers={"Idempotent-Replayed": "true"},
+            )
     entry = store.begin(key, digest)
     try:
         response = await handler(request)

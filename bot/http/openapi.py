@@ -27,12 +27,23 @@ ANSWER_EXAMPLE = Answer(
     request_id="5f0c1e2d3a4b4c5d",
     decision="answer",
     confidence=Confidence(score=0.82, level="high", reasons=["two articles agree", "a CRITICAL section matches"]),
-    required_data=[RequiredItem(item="invoice number", why="to find the duplicate charge",
-                                source_ids=["cancel-subscription-and-refunds#2"])],
+    required_data=[
+        RequiredItem(
+            item="invoice number", why="to find the duplicate charge", source_ids=["cancel-subscription-and-refunds#2"]
+        )
+    ],
     draft="Hi Ana,\n\nsorry about the double charge. ...",
-    sources=[Source(article_id="cancel-subscription-and-refunds", chunk_id="cancel-subscription-and-refunds#2",
-                    title="Cancel your subscription and refunds", url="https://help.example.com/refunds#double-charges",
-                    tier=Tier.CRITICAL, score=0.71, section="Double charges")],
+    sources=[
+        Source(
+            article_id="cancel-subscription-and-refunds",
+            chunk_id="cancel-subscription-and-refunds#2",
+            title="Cancel your subscription and refunds",
+            url="https://help.example.com/refunds#double-charges",
+            tier=Tier.CRITICAL,
+            score=0.71,
+            section="Double charges",
+        )
+    ],
     backends=_BACKENDS,
     timings_ms={"embed": 4.1, "retrieve": 8.1, "draft": 2.4, "total": 11.0},
 ).model_dump(mode="json")
@@ -86,50 +97,110 @@ def build_openapi(*, secured: bool, version: str) -> dict[str, Any]:
             out["429"]["headers"]["Retry-After"] = {"description": "Seconds to wait.", "schema": {"type": "integer"}}
         return out
 
-    api_errors = ("400", "401", "403", "413", "415", "422", "429", "500", "503") if secured else (
-        "400", "413", "415", "422", "429", "500", "503")
+    api_errors = (
+        ("400", "401", "403", "413", "415", "422", "429", "500", "503")
+        if secured
+        else ("400", "413", "415", "422", "429", "500", "503")
+    )
     security: list[dict[str, list[str]]] = [{"ApiKeyAuth": []}] if secured else []
     idempotency = {
-        "name": "Idempotency-Key", "in": "header", "required": False,
+        "name": "Idempotency-Key",
+        "in": "header",
+        "required": False,
         "description": "Same key and same body within KB_IDEMPOTENCY_TTL_S return the stored response.",
         "schema": {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[!-~]+$"},
     }
 
-    def post(summary: str, description: str, body: dict[str, str], body_example: Any,
-             ok: dict[str, str], ok_example: Any, op_id: str) -> dict[str, Any]:
-        return {"post": {
-            "operationId": op_id, "summary": summary, "description": description, "security": security,
-            "parameters": [idempotency],
-            "requestBody": {"required": True, "content": {"application/json": {"schema": body, "example": body_example}}},
-            "responses": {"200": _json(ok, "OK", ok_example), **errors(*api_errors)},
-        }}
+    def post(
+        summary: str,
+        description: str,
+        body: dict[str, str],
+        body_example: Any,
+        ok: dict[str, str],
+        ok_example: Any,
+        op_id: str,
+    ) -> dict[str, Any]:
+        return {
+            "post": {
+                "operationId": op_id,
+                "summary": summary,
+                "description": description,
+                "security": security,
+                "parameters": [idempotency],
+                "requestBody": {
+                    "required": True,
+                    "content": {"application/json": {"schema": body, "example": body_example}},
+                },
+                "responses": {"200": _json(ok, "OK", ok_example), **errors(*api_errors)},
+            }
+        }
 
     ticket_example = {"ticket": "I was charged twice this month", "customer": "ana@example.com"}
     paths = {
         "/api/v1/generate-response": post(
-            "Draft a reply to a ticket", "Answer with a grounded draft, the data still to collect, sources and a "
-            "decision (answer, review, escalate).", ticket, ticket_example, answer, ANSWER_EXAMPLE, "generateResponse"),
+            "Draft a reply to a ticket",
+            "Answer with a grounded draft, the data still to collect, sources and a "
+            "decision (answer, review, escalate).",
+            ticket,
+            ticket_example,
+            answer,
+            ANSWER_EXAMPLE,
+            "generateResponse",
+        ),
         "/api/v1/required-data": post(
-            "What to collect from the customer", "The same answer schema; read `required_data` and `decision`.",
-            ticket, ticket_example, answer, ANSWER_EXAMPLE, "requiredData"),
+            "What to collect from the customer",
+            "The same answer schema; read `required_data` and `decision`.",
+            ticket,
+            ticket_example,
+            answer,
+            ANSWER_EXAMPLE,
+            "requiredData",
+        ),
         "/api/v1/search": post(
-            "Search the knowledge base", "One source per article, best first.", search_req,
-            {"query": "refund after cancelling", "top_k": 3}, search_resp,
-            {"request_id": "5f0c1e2d3a4b4c5d", "sources": ANSWER_EXAMPLE["sources"],
-             "backends": ANSWER_EXAMPLE["backends"], "timings_ms": {"total": 9.2}}, "search"),
-        "/health": {"get": {
-            "operationId": "health", "summary": "Liveness, backends and KB size (no auth)", "security": [],
-            "responses": {"200": _json(health, "OK"), **errors("500")},
-        }},
-        "/metrics": {"get": {
-            "operationId": "metrics", "summary": "Prometheus metrics (no auth)", "security": [],
-            "responses": {"200": {"description": "Prometheus text format", "headers": dict(_REQUEST_ID_HEADER),
-                                  "content": {"text/plain": {"schema": {"type": "string"}}}}, **errors("500")},
-        }},
-        "/openapi.json": {"get": {
-            "operationId": "openapi", "summary": "This document (no auth)", "security": [],
-            "responses": {"200": _json({"type": "object"}, "OpenAPI 3.1 document"), **errors("500")},
-        }},
+            "Search the knowledge base",
+            "One source per article, best first.",
+            search_req,
+            {"query": "refund after cancelling", "top_k": 3},
+            search_resp,
+            {
+                "request_id": "5f0c1e2d3a4b4c5d",
+                "sources": ANSWER_EXAMPLE["sources"],
+                "backends": ANSWER_EXAMPLE["backends"],
+                "timings_ms": {"total": 9.2},
+            },
+            "search",
+        ),
+        "/health": {
+            "get": {
+                "operationId": "health",
+                "summary": "Liveness, backends and KB size (no auth)",
+                "security": [],
+                "responses": {"200": _json(health, "OK"), **errors("500")},
+            }
+        },
+        "/metrics": {
+            "get": {
+                "operationId": "metrics",
+                "summary": "Prometheus metrics (no auth)",
+                "security": [],
+                "responses": {
+                    "200": {
+                        "description": "Prometheus text format",
+                        "headers": dict(_REQUEST_ID_HEADER),
+                        "content": {"text/plain": {"schema": {"type": "string"}}},
+                    },
+                    **errors("500"),
+                },
+            }
+        },
+        "/openapi.json": {
+            "get": {
+                "operationId": "openapi",
+                "summary": "This document (no auth)",
+                "security": [],
+                "responses": {"200": _json({"type": "object"}, "OpenAPI 3.1 document"), **errors("500")},
+            }
+        },
     }
     spec: dict[str, Any] = {
         "openapi": "3.1.0",
@@ -137,7 +208,7 @@ def build_openapi(*, secured: bool, version: str) -> dict[str, Any]:
             "title": "kb-rag HTTP API",
             "version": version,
             "description": "Answers support tickets from the knowledge base, for n8n and other automations. "
-                           "Every error has the shape {\"error\": {\"code\", \"message\", \"request_id\"}}.",
+            'Every error has the shape {"error": {"code", "message", "request_id"}}.',
         },
         "paths": paths,
         "components": {"schemas": s.components},

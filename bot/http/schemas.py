@@ -30,8 +30,9 @@ class TicketRequest(Ticket):
     )
 
     # The pattern says in the schema what the validator below checks: some visible character.
-    ticket: str = Field(min_length=1, max_length=20_000, description="The customer's message.",
-                        json_schema_extra={"pattern": NOT_BLANK})
+    ticket: str = Field(
+        min_length=1, max_length=20_000, description="The customer's message.", json_schema_extra={"pattern": NOT_BLANK}
+    )
 
     @field_validator("ticket")
     @classmethod
@@ -48,8 +49,9 @@ class SearchRequest(BaseModel):
         extra="forbid", json_schema_extra={"examples": [{"query": "refund after cancelling", "top_k": 3}]}
     )
 
-    query: str = Field(min_length=1, max_length=2_000, description="What to look for.",
-                       json_schema_extra={"pattern": NOT_BLANK})
+    query: str = Field(
+        min_length=1, max_length=2_000, description="What to look for.", json_schema_extra={"pattern": NOT_BLANK}
+    )
     top_k: int = Field(5, ge=1, le=50, strict=True, description="How many articles to return.")
 
     @field_validator("query")
@@ -90,8 +92,13 @@ class ErrorResponse(BaseModel):
     model_config = ConfigDict(
         json_schema_extra={
             "examples": [
-                {"error": {"code": "invalid_api_key", "message": "The X-API-Key header does not match any "
-                           "configured key.", "request_id": "5f0c1e2d3a4b"}}
+                {
+                    "error": {
+                        "code": "invalid_api_key",
+                        "message": "The X-API-Key header does not match any configured key.",
+                        "request_id": "5f0c1e2d3a4b",
+                    }
+                }
             ]
         }
     )

@@ -1,8 +1,8 @@
 """What the HTTP app shares between requests, under typed `web.AppKey`s.
 
-    engine = request.app[ENGINE]                   # the one Engine (set at build or at startup)
-    request_id = request[REQUEST_ID]               # set by the outermost middleware
-    state = request.app[STATE]                     # settings, metrics, limits, OpenAPI bytes
+engine = request.app[ENGINE]                   # the one Engine (set at build or at startup)
+request_id = request[REQUEST_ID]               # set by the outermost middleware
+state = request.app[STATE]                     # settings, metrics, limits, OpenAPI bytes
 """
 
 from __future__ import annotations

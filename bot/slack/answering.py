@@ -46,7 +46,7 @@ def plain_text(text: str, *, bot_user_id: str | None = None) -> str:
         if text:
             return f"#{text}" if target.startswith("#") else text
         if target.startswith("mailto:"):
-            return target[len("mailto:"):]
+            return target[len("mailto:") :]
         if target.startswith(("@", "#", "!")):
             return target
         return target
@@ -76,7 +76,12 @@ def ticket_text(earlier: Iterable[str], current: str) -> str:
 
 
 async def thread_context(
-    client: AsyncWebClient, *, channel: str, thread_ts: str, before_ts: str, bot_user_id: str | None,
+    client: AsyncWebClient,
+    *,
+    channel: str,
+    thread_ts: str,
+    before_ts: str,
+    bot_user_id: str | None,
     bot_id: str | None,
 ) -> list[str]:
     """Earlier messages of a thread (conversations.replies), without the bot's own answers."""
@@ -108,8 +113,15 @@ def error_text(exc: Exception, request_id: str) -> str:
 
 
 async def answer_in_thread(
-    deps: SlackDeps, client: AsyncWebClient, *, channel: str, thread_ts: str | None, user: str, text: str,
-    door: str, request_id: str | None = None,
+    deps: SlackDeps,
+    client: AsyncWebClient,
+    *,
+    channel: str,
+    thread_ts: str | None,
+    user: str,
+    text: str,
+    door: str,
+    request_id: str | None = None,
 ) -> Answer | None:
     """Post "working on it" in the thread, answer, update that message in place; escalate when low.
 
@@ -127,20 +139,37 @@ async def answer_in_thread(
             log.warning("slack %s request_id=%s failed: %s", door, request_id, exc)
             return None
         raise
-    record = AnswerRecord(answer=answer, ticket=text, user=user, door=door, channel=channel,
-                          thread_ts=thread_ts, message_ts=ts)
+    record = AnswerRecord(
+        answer=answer, ticket=text, user=user, door=door, channel=channel, thread_ts=thread_ts, message_ts=ts
+    )
     deps.store.record_answer(record)  # before the buttons show: a quick click must find it
-    await client.chat_update(channel=channel, ts=ts, text=answer_text(answer),
-                             blocks=to_dicts(answer_blocks(answer, escalate_hint=door not in LINKABLE_DOORS)))
-    log.info("slack answer door=%s request_id=%s channel=%s decision=%s elapsed_ms=%.0f", door, request_id, channel,
-             answer.decision, (time.perf_counter() - started) * 1000)
+    await client.chat_update(
+        channel=channel,
+        ts=ts,
+        text=answer_text(answer),
+        blocks=to_dicts(answer_blocks(answer, escalate_hint=door not in LINKABLE_DOORS)),
+    )
+    log.info(
+        "slack answer door=%s request_id=%s channel=%s decision=%s elapsed_ms=%.0f",
+        door,
+        request_id,
+        channel,
+        answer.decision,
+        (time.perf_counter() - started) * 1000,
+    )
     if answer.decision == "escalate" and door in LINKABLE_DOORS:
         await escalate(deps, client, record, trigger="auto", by_user=user)
     return answer
 
 
 async def answer_privately(
-    deps: SlackDeps, respond: AsyncRespond, *, channel: str, user: str, text: str, view: str,
+    deps: SlackDeps,
+    respond: AsyncRespond,
+    *,
+    channel: str,
+    user: str,
+    text: str,
+    view: str,
 ) -> Answer | None:
     """A slash command's answer: ephemeral through the response_url, replacing the "working" note."""
     request_id = new_request_id()
@@ -152,8 +181,9 @@ async def answer_privately(
             log.warning("slack command request_id=%s failed: %s", request_id, exc)
             return None
         raise
-    deps.store.record_answer(AnswerRecord(answer=answer, ticket=text, user=user, door="command", view=view,
-                                          channel=channel))
+    deps.store.record_answer(
+        AnswerRecord(answer=answer, ticket=text, user=user, door="command", view=view, channel=channel)
+    )
     shown = answer_blocks(answer, view=view, share=True, escalate_hint=True)
     await respond(text=answer_text(answer), blocks=to_dicts(shown), response_type="ephemeral", replace_original=True)
     log.info("slack answer door=command view=%s request_id=%s decision=%s", view, request_id, answer.decision)

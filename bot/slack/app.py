@@ -55,9 +55,13 @@ def build_client(settings: Settings) -> AsyncWebClient:
     token = settings.slack_bot_token.get_secret_value() if settings.slack_bot_token else None
     base_url = settings.slack_api_url if settings.slack_api_url.endswith("/") else settings.slack_api_url + "/"
     return AsyncWebClient(
-        token=token, base_url=base_url, timeout=int(settings.kb_timeout_s),
-        retry_handlers=[AsyncConnectionErrorRetryHandler(max_retry_count=1),
-                        AsyncRateLimitErrorRetryHandler(max_retry_count=max(1, settings.kb_max_retries))],
+        token=token,
+        base_url=base_url,
+        timeout=int(settings.kb_timeout_s),
+        retry_handlers=[
+            AsyncConnectionErrorRetryHandler(max_retry_count=1),
+            AsyncRateLimitErrorRetryHandler(max_retry_count=max(1, settings.kb_max_retries)),
+        ],
     )
 
 
@@ -86,8 +90,11 @@ async def _on_error(error: Exception, body: dict[str, Any], respond: AsyncRespon
     kind = body.get("type") or body.get("command") or "?"
     log.error("slack: %s failed: %s", kind, error, exc_info=error)
     if respond is not None and body.get("type") == "block_actions":
-        await respond(text=messages.SLACK_ERROR.format(error=messages.SLACK_INTERNAL_ERROR, request_id="-"),
-                      response_type="ephemeral", replace_original=False)
+        await respond(
+            text=messages.SLACK_ERROR.format(error=messages.SLACK_INTERNAL_ERROR, request_id="-"),
+            response_type="ephemeral",
+            replace_original=False,
+        )
 
 
 def build_slack_app(
@@ -104,8 +111,11 @@ def build_slack_app(
     deps = deps or SlackDeps(engine=engine, settings=settings, store=FeedbackStore(settings.feedback_db_path))
     secret = settings.slack_signing_secret.get_secret_value() if settings.slack_signing_secret else ""
     app = AsyncApp(
-        name="kb", client=client or build_client(settings), signing_secret=secret,
-        before_authorize=DropRetries(deps.seen), process_before_response=True,
+        name="kb",
+        client=client or build_client(settings),
+        signing_secret=secret,
+        before_authorize=DropRetries(deps.seen),
+        process_before_response=True,
     )
     app.error(_on_error)
     register(app, deps)
@@ -115,8 +125,8 @@ def build_slack_app(
 def attach(app: web.Application, engine: Engine, settings: Settings) -> AsyncApp | None:
     """Plug Slack into the server's aiohttp app (call before it starts); None when Slack is off.
 
-        web_app = build_http_app(engine, settings)
-        attach(web_app, engine, settings)     # POST /slack/events, or Socket Mode on startup
+    web_app = build_http_app(engine, settings)
+    attach(web_app, engine, settings)     # POST /slack/events, or Socket Mode on startup
     """
     mode = slack_mode(settings)
     if mode == "off":
@@ -128,6 +138,7 @@ def attach(app: web.Application, engine: Engine, settings: Settings) -> AsyncApp
     slack = build_slack_app(engine, settings, deps=deps)
     app[SLACK_APP] = slack
     if mode == "http":
+
         async def slack_events(request: web.Request) -> web.Response:
             return await to_aiohttp_response(await slack.async_dispatch(await to_bolt_request(request)))
 

@@ -109,7 +109,9 @@ def context(text: str) -> ContextBlock:
 def badge(answer: Answer) -> str:
     c = answer.confidence
     return messages.SLACK_BADGE.format(
-        emoji=messages.LEVEL_EMOJI[c.level], label=messages.LEVEL_LABEL[c.level], score=c.score,
+        emoji=messages.LEVEL_EMOJI[c.level],
+        label=messages.LEVEL_LABEL[c.level],
+        score=c.score,
         decision=messages.DECISION_LABEL[answer.decision],
     )
 
@@ -118,7 +120,9 @@ def answer_text(answer: Answer) -> str:
     """The plain `text` that goes with the blocks (notifications, screen readers)."""
     c = answer.confidence
     return messages.SLACK_ANSWER_TEXT.format(
-        emoji=messages.LEVEL_EMOJI[c.level], label=messages.LEVEL_LABEL[c.level], score=c.score,
+        emoji=messages.LEVEL_EMOJI[c.level],
+        label=messages.LEVEL_LABEL[c.level],
+        score=c.score,
         decision=messages.DECISION_LABEL[answer.decision],
     )
 
@@ -160,7 +164,10 @@ def _titled(title: str, body: str) -> list[Block]:
 def _footer(answer: Answer, shared_by: str | None) -> ContextBlock:
     b = answer.backends
     text = messages.SLACK_FOOTER.format(
-        request_id=answer.request_id, embedder=b.embedder, store=b.store, drafter=b.drafter,
+        request_id=answer.request_id,
+        embedder=b.embedder,
+        store=b.store,
+        drafter=b.drafter,
         total_ms=answer.timings_ms.get("total", 0.0),
     )
     if shared_by:
@@ -171,20 +178,28 @@ def _footer(answer: Answer, shared_by: str | None) -> ContextBlock:
 def action_buttons(request_id: str, *, share: bool = False, escalate: bool = True) -> ActionsBlock:
     elements = []
     if share:
-        elements.append(ButtonElement(text=messages.BUTTON_SHARE, action_id=ACTION_SHARE, value=request_id,
-                                      style="primary"))
+        elements.append(
+            ButtonElement(text=messages.BUTTON_SHARE, action_id=ACTION_SHARE, value=request_id, style="primary")
+        )
     elements += [
         ButtonElement(text=messages.BUTTON_HELPFUL, action_id=ACTION_HELPFUL, value=request_id),
         ButtonElement(text=messages.BUTTON_NOT_HELPFUL, action_id=ACTION_NOT_HELPFUL, value=request_id),
     ]
     if escalate:
-        elements.append(ButtonElement(text=messages.BUTTON_ESCALATE, action_id=ACTION_ESCALATE, value=request_id,
-                                      style="danger"))
+        elements.append(
+            ButtonElement(text=messages.BUTTON_ESCALATE, action_id=ACTION_ESCALATE, value=request_id, style="danger")
+        )
     return ActionsBlock(block_id=BLOCK_ACTIONS, elements=elements)
 
 
-def answer_blocks(answer: Answer, *, view: str = "draft", share: bool = False, escalate_hint: bool = False,
-                  shared_by: str | None = None) -> list[Block]:
+def answer_blocks(
+    answer: Answer,
+    *,
+    view: str = "draft",
+    share: bool = False,
+    escalate_hint: bool = False,
+    shared_by: str | None = None,
+) -> list[Block]:
     """The full answer: badge, reasons, data to collect, draft (or holding reply), sources, buttons.
 
     `view="required"` leaves the draft out (`/kb required`); `share=True` adds "Share in channel"
@@ -236,13 +251,20 @@ def feedback_modal(request_id: str, private_metadata: str) -> View:
         blocks=[
             section(messages.FEEDBACK_MODAL_INTRO.format(request_id=request_id)),
             InputBlock(
-                block_id=INPUT_PROBLEMS, optional=True, label=messages.FEEDBACK_MODAL_PROBLEMS,
-                element=CheckboxesElement(action_id=INPUT_PROBLEMS, options=[
-                    Option(value=k, text=PlainTextObject(text=v)) for k, v in messages.FEEDBACK_PROBLEMS.items()
-                ]),
+                block_id=INPUT_PROBLEMS,
+                optional=True,
+                label=messages.FEEDBACK_MODAL_PROBLEMS,
+                element=CheckboxesElement(
+                    action_id=INPUT_PROBLEMS,
+                    options=[
+                        Option(value=k, text=PlainTextObject(text=v)) for k, v in messages.FEEDBACK_PROBLEMS.items()
+                    ],
+                ),
             ),
             InputBlock(
-                block_id=INPUT_COMMENT, optional=True, label=messages.FEEDBACK_MODAL_COMMENT,
+                block_id=INPUT_COMMENT,
+                optional=True,
+                label=messages.FEEDBACK_MODAL_COMMENT,
                 element=PlainTextInputElement(action_id=INPUT_COMMENT, multiline=True, max_length=2000),
             ),
         ],
@@ -262,13 +284,24 @@ def mention(who: str | None) -> str | None:
 
 
 def escalation_blocks(
-    answer: Answer, *, ticket: str, user: str, channel: str | None, permalink: str | None,
-    trigger: str, triggered_by: str, mention_text: str | None, escalation_id: int,
+    answer: Answer,
+    *,
+    ticket: str,
+    user: str,
+    channel: str | None,
+    permalink: str | None,
+    trigger: str,
+    triggered_by: str,
+    mention_text: str | None,
+    escalation_id: int,
 ) -> list[Block]:
     """The packet in the escalation channel: who to ping, the ticket, what the KB had, a Claim button."""
     summary = escape(" ".join(ticket.split())[:600])
-    how = (messages.ESCALATION_TRIGGER_AUTO if trigger == "auto"
-           else messages.ESCALATION_TRIGGER_BUTTON.format(user=triggered_by))
+    how = (
+        messages.ESCALATION_TRIGGER_AUTO
+        if trigger == "auto"
+        else messages.ESCALATION_TRIGGER_BUTTON.format(user=triggered_by)
+    )
     if channel and permalink:
         where = messages.ESCALATION_FROM_THREAD.format(user=user, channel=channel, trigger=how, permalink=permalink)
     else:
@@ -276,21 +309,34 @@ def escalation_blocks(
     reasons = "\n".join(f"• {escape(r)}" for r in answer.confidence.reasons) or "•"
     blocks: list[Block] = [
         HeaderBlock(text=messages.ESCALATION_HEADER),
-        section(messages.ESCALATION_INTRO.format(mention=mention_text) if mention_text
-                else messages.ESCALATION_INTRO_NOBODY),
+        section(
+            messages.ESCALATION_INTRO.format(mention=mention_text) if mention_text else messages.ESCALATION_INTRO_NOBODY
+        ),
         section(messages.ESCALATION_TICKET.format(summary="> " + summary)),
         section(where),
         *[section(p) for p in split_text(messages.ESCALATION_CONFIDENCE.format(badge=badge(answer), reasons=reasons))],
         *[section(p) for p in split_text(messages.ESCALATION_SOURCES.format(sources=source_lines(answer.sources)))],
-        *[section(p) for p in split_text(messages.ESCALATION_MISSING.format(
-            items=required_lines(answer.required_data)))],
-        context(messages.SLACK_FOOTER.format(
-            request_id=answer.request_id, embedder=answer.backends.embedder, store=answer.backends.store,
-            drafter=answer.backends.drafter, total_ms=answer.timings_ms.get("total", 0.0))),
-        ActionsBlock(block_id=BLOCK_CLAIM, elements=[
-            ButtonElement(text=messages.BUTTON_CLAIM, action_id=ACTION_CLAIM, value=str(escalation_id),
-                          style="primary"),
-        ]),
+        *[
+            section(p)
+            for p in split_text(messages.ESCALATION_MISSING.format(items=required_lines(answer.required_data)))
+        ],
+        context(
+            messages.SLACK_FOOTER.format(
+                request_id=answer.request_id,
+                embedder=answer.backends.embedder,
+                store=answer.backends.store,
+                drafter=answer.backends.drafter,
+                total_ms=answer.timings_ms.get("total", 0.0),
+            )
+        ),
+        ActionsBlock(
+            block_id=BLOCK_CLAIM,
+            elements=[
+                ButtonElement(
+                    text=messages.BUTTON_CLAIM, action_id=ACTION_CLAIM, value=str(escalation_id), style="primary"
+                ),
+            ],
+        ),
     ]
     return blocks[:MAX_BLOCKS]
 
@@ -305,16 +351,24 @@ def claimed_blocks(blocks: Sequence[dict[str, object]], escalation: Escalation) 
 def home_view(stats: Stats) -> View:
     """App Home: how to use the bot and the last days' figures."""
     figures = messages.HOME_STATS.format(
-        answers=stats.answers, high=stats.by_level.get("high", 0), medium=stats.by_level.get("medium", 0),
-        low=stats.by_level.get("low", 0), escalations=stats.escalations, claimed=stats.claimed,
-        helpful=stats.helpful, not_helpful=stats.not_helpful,
+        answers=stats.answers,
+        high=stats.by_level.get("high", 0),
+        medium=stats.by_level.get("medium", 0),
+        low=stats.by_level.get("low", 0),
+        escalations=stats.escalations,
+        claimed=stats.claimed,
+        helpful=stats.helpful,
+        not_helpful=stats.not_helpful,
     )
-    return View(type="home", blocks=[
-        HeaderBlock(text=messages.HOME_TITLE),
-        section(messages.HOME_USAGE),
-        DividerBlock(),
-        section(f"{messages.HOME_STATS_HEADING.format(days=stats.days)}\n{figures}"),
-    ])
+    return View(
+        type="home",
+        blocks=[
+            HeaderBlock(text=messages.HOME_TITLE),
+            section(messages.HOME_USAGE),
+            DividerBlock(),
+            section(f"{messages.HOME_STATS_HEADING.format(days=stats.days)}\n{figures}"),
+        ],
+    )
 
 
 def to_dicts(blocks: Sequence[Block]) -> list[dict[str, object]]:

@@ -69,8 +69,11 @@ class Background:
             log.error("slack: %s failed: %s", what, exc, exc_info=exc)
             if respond is not None:
                 try:
-                    await respond(text=messages.SLACK_ERROR.format(error=messages.SLACK_INTERNAL_ERROR, request_id="-"),
-                                  response_type="ephemeral", replace_original=False)
+                    await respond(
+                        text=messages.SLACK_ERROR.format(error=messages.SLACK_INTERNAL_ERROR, request_id="-"),
+                        response_type="ephemeral",
+                        replace_original=False,
+                    )
                 except Exception as again:
                     log.warning("slack: could not report the failure of %s: %s", what, again)
 

@@ -37,8 +37,12 @@ async def escalate(
         log.warning("escalation of request_id=%s skipped: KB_ESCALATION_CHANNEL is not set", record.request_id)
         return await _note(client, note_channel, record.thread_ts, messages.THREAD_ESCALATION_OFF)
     escalation_id = deps.store.add_escalation(
-        request_id=record.request_id, trigger=trigger, requested_by=by_user, channel=note_channel,
-        thread_ts=record.thread_ts, escalation_channel=target,
+        request_id=record.request_id,
+        trigger=trigger,
+        requested_by=by_user,
+        channel=note_channel,
+        thread_ts=record.thread_ts,
+        escalation_channel=target,
     )
     if escalation_id is None:
         return messages.ESCALATION_ALREADY
@@ -47,26 +51,41 @@ async def escalate(
         permalink = await _permalink(client, record.channel, record.thread_ts)
     who = mention(settings.kb_escalation_mention)
     blocks = escalation_blocks(
-        record.answer, ticket=record.ticket, user=record.user, channel=record.channel, permalink=permalink,
-        trigger=trigger, triggered_by=by_user, mention_text=who, escalation_id=escalation_id,
+        record.answer,
+        ticket=record.ticket,
+        user=record.user,
+        channel=record.channel,
+        permalink=permalink,
+        trigger=trigger,
+        triggered_by=by_user,
+        mention_text=who,
+        escalation_id=escalation_id,
     )
     try:
         post = await client.chat_postMessage(
-            channel=target, blocks=to_dicts(blocks),
+            channel=target,
+            blocks=to_dicts(blocks),
             text=messages.ESCALATION_TEXT.format(user=record.user, request_id=record.request_id),
         )
     except SlackApiError:
         deps.store.drop_escalation(escalation_id)
         raise
     deps.store.set_escalation_ts(escalation_id, str(post["ts"]))
-    log.info("escalated request_id=%s trigger=%s to=%s escalation_id=%s", record.request_id, trigger, target,
-             escalation_id)
+    log.info(
+        "escalated request_id=%s trigger=%s to=%s escalation_id=%s", record.request_id, trigger, target, escalation_id
+    )
     note = messages.THREAD_ESCALATED.format(who=who or messages.THREAD_ESCALATED_NOBODY, channel=target)
     return await _note(client, note_channel, record.thread_ts, note)
 
 
 async def claim(
-    deps: SlackDeps, client: AsyncWebClient, *, escalation_id: int, user: str, channel: str, message_ts: str,
+    deps: SlackDeps,
+    client: AsyncWebClient,
+    *,
+    escalation_id: int,
+    user: str,
+    channel: str,
+    message_ts: str,
     blocks: Sequence[dict[str, object]],
 ) -> str | None:
     """Record who took an escalation, show it on the packet and in the thread; else say who has it."""
@@ -75,7 +94,9 @@ async def claim(
     if not ok or escalation is None:
         return messages.ESCALATION_ALREADY_CLAIMED.format(user=holder) if holder else messages.ESCALATION_ALREADY
     await client.chat_update(
-        channel=channel, ts=message_ts, blocks=claimed_blocks(blocks, escalation),
+        channel=channel,
+        ts=message_ts,
+        blocks=claimed_blocks(blocks, escalation),
         text=messages.ESCALATION_CLAIMED.format(user=user),
     )
     log.info("escalation_id=%s request_id=%s claimed by %s", escalation_id, escalation.request_id, user)

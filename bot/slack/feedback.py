@@ -134,9 +134,22 @@ class FeedbackStore:
         with self._db() as db:
             db.execute(
                 "insert or replace into answers values (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                (a.request_id, record.created_at, record.user, record.door, record.view, record.channel,
-                 record.thread_ts, record.message_ts, record.ticket, a.decision, a.confidence.level,
-                 a.confidence.score, _sources(a), a.model_dump_json()),
+                (
+                    a.request_id,
+                    record.created_at,
+                    record.user,
+                    record.door,
+                    record.view,
+                    record.channel,
+                    record.thread_ts,
+                    record.message_ts,
+                    record.ticket,
+                    a.decision,
+                    a.confidence.level,
+                    a.confidence.score,
+                    _sources(a),
+                    a.model_dump_json(),
+                ),
             )
 
     def answer(self, request_id: str) -> AnswerRecord | None:
@@ -145,14 +158,21 @@ class FeedbackStore:
         if row is None:
             return None
         return AnswerRecord(
-            answer=Answer.model_validate_json(row["answer_json"]), ticket=row["ticket"], user=row["user"],
-            door=row["door"], view=row["view"], channel=row["channel"], thread_ts=row["thread_ts"],
-            message_ts=row["message_ts"], created_at=row["created_at"],
+            answer=Answer.model_validate_json(row["answer_json"]),
+            ticket=row["ticket"],
+            user=row["user"],
+            door=row["door"],
+            view=row["view"],
+            channel=row["channel"],
+            thread_ts=row["thread_ts"],
+            message_ts=row["message_ts"],
+            created_at=row["created_at"],
         )
 
     # --- feedback ------------------------------------------------------------------------
-    def add_feedback(self, request_id: str, *, user: str, verdict: Verdict, comment: str = "",
-                     problems: list[str] | None = None) -> int:
+    def add_feedback(
+        self, request_id: str, *, user: str, verdict: Verdict, comment: str = "", problems: list[str] | None = None
+    ) -> int:
         """Store a 👍/👎 with the answer's decision, confidence and sources; returns the row id."""
         record = self.answer(request_id)
         a = record.answer if record else None
@@ -160,9 +180,18 @@ class FeedbackStore:
             cur = db.execute(
                 "insert into feedback (created_at, request_id, user, verdict, decision, level, score, sources,"
                 " problems, comment) values (?,?,?,?,?,?,?,?,?,?)",
-                (time.time(), request_id, user, verdict, a.decision if a else None,
-                 a.confidence.level if a else None, a.confidence.score if a else None,
-                 _sources(a) if a else None, ",".join(problems or []), comment),
+                (
+                    time.time(),
+                    request_id,
+                    user,
+                    verdict,
+                    a.decision if a else None,
+                    a.confidence.level if a else None,
+                    a.confidence.score if a else None,
+                    _sources(a) if a else None,
+                    ",".join(problems or []),
+                    comment,
+                ),
             )
             return int(cur.lastrowid or 0)
 
@@ -181,8 +210,16 @@ class FeedbackStore:
         return [dict(r) for r in rows]
 
     # --- escalations ---------------------------------------------------------------------
-    def add_escalation(self, *, request_id: str, trigger: Trigger, requested_by: str, channel: str | None,
-                       thread_ts: str | None, escalation_channel: str) -> int | None:
+    def add_escalation(
+        self,
+        *,
+        request_id: str,
+        trigger: Trigger,
+        requested_by: str,
+        channel: str | None,
+        thread_ts: str | None,
+        escalation_channel: str,
+    ) -> int | None:
         """Reserve the escalation of a request; None when it was escalated before."""
         with self._db() as db:
             cur = db.execute(
@@ -227,7 +264,8 @@ class FeedbackStore:
         with self._db() as db:
             for row in db.execute(
                 "select level, decision, door, count(*) n from answers where created_at >= ?"
-                " group by level, decision, door", (since,)
+                " group by level, decision, door",
+                (since,),
             ):
                 out.answers += row["n"]
                 out.by_level[row["level"]] = out.by_level.get(row["level"], 0) + row["n"]
@@ -239,7 +277,8 @@ class FeedbackStore:
             out.escalations, out.claimed = row["n"], row["c"]
             for row in db.execute(
                 "select coalesce(level, '?') level, verdict, count(*) n from feedback where created_at >= ?"
-                " group by level, verdict", (since,)
+                " group by level, verdict",
+                (since,),
             ):
                 up, down = out.helpful_by_level.get(row["level"], (0, 0))
                 if row["verdict"] == "helpful":
@@ -253,7 +292,8 @@ class FeedbackStore:
                 (r["request_id"], r["problems"], r["comment"])
                 for r in db.execute(
                     "select request_id, problems, comment from feedback where created_at >= ? and verdict ="
-                    " 'not_helpful' and (comment != '' or problems != '') order by id desc limit 20", (since,)
+                    " 'not_helpful' and (comment != '' or problems != '') order by id desc limit 20",
+                    (since,),
                 )
             ]
         return out
@@ -276,7 +316,8 @@ def feedback_report(settings: Settings, days: int = 7) -> str:
     lines = [
         messages.FEEDBACK_REPORT_TITLE.format(days=days, since=since),
         "",
-        f"answers        {s.answers:>5}   " + "  ".join(
+        f"answers        {s.answers:>5}   "
+        + "  ".join(
             f"{messages.LEVEL_LABEL[k].lower()} {v}" for k, v in s.by_level.items() if k in messages.LEVEL_LABEL
         ),
         "  by decision  " + "  ".join(f"{k} {v}" for k, v in s.by_decision.items()),

@@ -53,16 +53,23 @@ async def _tell(respond: AsyncRespond, text: str) -> None:
 
 
 # --- events: @kb in channels and threads, direct messages ---------------------------------------
-async def _answer_event(deps: SlackDeps, client: AsyncWebClient, context: AsyncBoltContext, event: Body, *,
-                        thread_ts: str | None, door: str) -> None:
+async def _answer_event(
+    deps: SlackDeps, client: AsyncWebClient, context: AsyncBoltContext, event: Body, *, thread_ts: str | None, door: str
+) -> None:
     """Read the thread's earlier messages when `event` is a reply, then answer in that thread."""
     channel, ts = event["channel"], event["ts"]
     earlier: list[str] = []
     parent = event.get("thread_ts")
     if parent and parent != ts:
         try:
-            earlier = await thread_context(client, channel=channel, thread_ts=parent, before_ts=ts,
-                                           bot_user_id=context.bot_user_id, bot_id=context.bot_id)
+            earlier = await thread_context(
+                client,
+                channel=channel,
+                thread_ts=parent,
+                before_ts=ts,
+                bot_user_id=context.bot_user_id,
+                bot_id=context.bot_id,
+            )
         except SlackApiError as exc:
             log.warning("conversations.replies failed in %s: %s", channel, exc.response.get("error"))
     text = ticket_text(earlier, plain_text(event.get("text", ""), bot_user_id=context.bot_user_id))
@@ -70,8 +77,7 @@ async def _answer_event(deps: SlackDeps, client: AsyncWebClient, context: AsyncB
         if door == "mention":
             await client.chat_postMessage(channel=channel, thread_ts=thread_ts, text=messages.SLACK_EMPTY_MENTION)
         return
-    await answer_in_thread(deps, client, channel=channel, thread_ts=thread_ts, user=event["user"], text=text,
-                           door=door)
+    await answer_in_thread(deps, client, channel=channel, thread_ts=thread_ts, user=event["user"], text=text, door=door)
 
 
 def register_events(app: AsyncApp, deps: SlackDeps) -> None:
@@ -81,16 +87,18 @@ def register_events(app: AsyncApp, deps: SlackDeps) -> None:
         if event.get("bot_id") or not event.get("user"):
             return  # other bots (our own are dropped by Bolt's IgnoringSelfEvents)
         thread_ts = event.get("thread_ts") or event["ts"]
-        deps.background.spawn(_answer_event(deps, client, context, event, thread_ts=thread_ts, door="mention"),
-                              what="app_mention")
+        deps.background.spawn(
+            _answer_event(deps, client, context, event, thread_ts=thread_ts, door="mention"), what="app_mention"
+        )
 
     @app.event("message")
     async def on_message(ack: AsyncAck, event: Body, context: AsyncBoltContext, client: AsyncWebClient) -> None:
         await ack()
         if event.get("channel_type") != "im" or event.get("subtype") or event.get("bot_id") or not event.get("user"):
             return  # edits, joins, bots' messages; channel messages reach us as app_mention
-        deps.background.spawn(_answer_event(deps, client, context, event, thread_ts=event.get("thread_ts"),
-                                            door="dm"), what="message.im")
+        deps.background.spawn(
+            _answer_event(deps, client, context, event, thread_ts=event.get("thread_ts"), door="dm"), what="message.im"
+        )
 
 
 # --- /kb draft | required | search | help ------------------------------------------------------
@@ -98,9 +106,12 @@ def register_commands(app: AsyncApp, deps: SlackDeps) -> None:
     async def search(query: str, respond: AsyncRespond) -> None:
         async with deps.background.engine_slots:
             sources = await deps.engine.search(query, top_k=deps.settings.kb_top_k)
-        await respond(text=kb_blocks.search_text(query, sources),
-                      blocks=kb_blocks.to_dicts(kb_blocks.search_blocks(query, sources)),
-                      response_type="ephemeral", replace_original=True)
+        await respond(
+            text=kb_blocks.search_text(query, sources),
+            blocks=kb_blocks.to_dicts(kb_blocks.search_blocks(query, sources)),
+            response_type="ephemeral",
+            replace_original=True,
+        )
 
     @app.command("/kb")
     async def on_kb(ack: AsyncAck, command: Body, respond: AsyncRespond) -> None:
@@ -117,8 +128,12 @@ def register_commands(app: AsyncApp, deps: SlackDeps) -> None:
         if sub == "search":
             deps.background.spawn(search(rest, respond), what="/kb search", respond=respond)
             return
-        deps.background.spawn(answer_privately(deps, respond, channel=command["channel_id"], user=command["user_id"],
-                                               text=rest, view=sub), what=f"/kb {sub}")
+        deps.background.spawn(
+            answer_privately(
+                deps, respond, channel=command["channel_id"], user=command["user_id"], text=rest, view=sub
+            ),
+            what=f"/kb {sub}",
+        )
 
 
 # --- message shortcut "Draft reply from KB" -----------------------------------------------------
@@ -130,17 +145,24 @@ def register_shortcuts(app: AsyncApp, deps: SlackDeps) -> None:
             await _tell(respond, messages.SLACK_EMPTY_MESSAGE)
             return
         try:
-            await answer_in_thread(deps, client, channel=shortcut["channel"]["id"],
-                                   thread_ts=message.get("thread_ts") or message["ts"], user=shortcut["user"]["id"],
-                                   text=text, door="shortcut")
+            await answer_in_thread(
+                deps,
+                client,
+                channel=shortcut["channel"]["id"],
+                thread_ts=message.get("thread_ts") or message["ts"],
+                user=shortcut["user"]["id"],
+                text=text,
+                door="shortcut",
+            )
         except SlackApiError as exc:
             if exc.response.get("error") not in NOT_IN_CHANNEL:
                 raise
             await _tell(respond, messages.SLACK_NOT_IN_CHANNEL)
 
     @app.message_shortcut(kb_blocks.SHORTCUT_DRAFT)
-    async def on_draft_shortcut(ack: AsyncAck, shortcut: Body, context: AsyncBoltContext, client: AsyncWebClient,
-                                respond: AsyncRespond) -> None:
+    async def on_draft_shortcut(
+        ack: AsyncAck, shortcut: Body, context: AsyncBoltContext, client: AsyncWebClient, respond: AsyncRespond
+    ) -> None:
         await ack()
         deps.background.spawn(draft(shortcut, context, client, respond), what="shortcut", respond=respond)
 
@@ -181,14 +203,21 @@ def register_actions(app: AsyncApp, deps: SlackDeps) -> None:
             await _tell(respond, messages.SLACK_UNKNOWN_REQUEST.format(request_id=request_id))
             return
         shared = kb_blocks.answer_blocks(record.answer, view=record.view, shared_by=body["user"]["id"])
-        await respond(text=kb_blocks.answer_text(record.answer), blocks=kb_blocks.to_dicts(shared),
-                      response_type="in_channel", replace_original=False)
+        await respond(
+            text=kb_blocks.answer_text(record.answer),
+            blocks=kb_blocks.to_dicts(shared),
+            response_type="in_channel",
+            replace_original=False,
+        )
         await respond(delete_original=True)
 
     async def claim_clicked(body: Body, client: AsyncWebClient, respond: AsyncRespond) -> None:
         container = body.get("container") or {}
         note = await claim(
-            deps, client, escalation_id=int(_value(body)), user=body["user"]["id"],
+            deps,
+            client,
+            escalation_id=int(_value(body)),
+            user=body["user"]["id"],
             channel=container.get("channel_id") or body["channel"]["id"],
             message_ts=container.get("message_ts") or body["message"]["ts"],
             blocks=(body.get("message") or {}).get("blocks") or [],
@@ -229,8 +258,9 @@ def register_actions(app: AsyncApp, deps: SlackDeps) -> None:
         picked = values.get(kb_blocks.INPUT_PROBLEMS, {}).get(kb_blocks.INPUT_PROBLEMS, {}).get("selected_options")
         comment = values.get(kb_blocks.INPUT_COMMENT, {}).get(kb_blocks.INPUT_COMMENT, {}).get("value") or ""
         problems = [o["value"] for o in picked or []]
-        if not store.add_comment(int(meta.get("feedback_id", 0)), user=body["user"]["id"], problems=problems,
-                                 comment=comment.strip()):
+        if not store.add_comment(
+            int(meta.get("feedback_id", 0)), user=body["user"]["id"], problems=problems, comment=comment.strip()
+        ):
             log.warning("feedback modal for request_id=%s matched no feedback row", meta.get("request_id"))
 
 

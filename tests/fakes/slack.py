@@ -47,7 +47,7 @@ class Call:
     @property
     def token(self) -> str | None:
         auth = self.headers.get("Authorization", "")
-        return auth[len("Bearer "):] if auth.startswith("Bearer ") else self.body.get("token")
+        return auth[len("Bearer ") :] if auth.startswith("Bearer ") else self.body.get("token")
 
 
 def sign(body: str, secret: str, timestamp: int | None = None) -> dict[str, str]:
@@ -120,8 +120,9 @@ class FakeSlack:
         """The next `times` calls of `method` answer `{"ok": false, "error": error}`."""
         self._errors[method] = [times, error]
 
-    def add_message(self, channel: str, text: str, *, user: str = "UCUSTOMER", thread_ts: str | None = None,
-                    **extra: Any) -> str:
+    def add_message(
+        self, channel: str, text: str, *, user: str = "UCUSTOMER", thread_ts: str | None = None, **extra: Any
+    ) -> str:
         """Put a message in a channel's history (e.g. the pasted ticket a thread starts with); returns its ts."""
         ts = self._ts()
         msg = {"type": "message", "user": user, "text": text, "ts": ts, **extra}
@@ -134,8 +135,9 @@ class FakeSlack:
     def calls_to(self, method: str) -> list[Call]:
         return [c for c in self.calls if c.method == method]
 
-    async def wait_for(self, method: str, count: int = 1, *, timeout: float = 10.0,
-                       where: Callable[[Call], bool] | None = None) -> list[Call]:
+    async def wait_for(
+        self, method: str, count: int = 1, *, timeout: float = 10.0, where: Callable[[Call], bool] | None = None
+    ) -> list[Call]:
         """Poll until `count` calls of `method` (matching `where`) arrived; AssertionError on timeout."""
         deadline = time.monotonic() + timeout
         while True:
@@ -151,17 +153,23 @@ class FakeSlack:
         return next((m for m in self.history.get(channel, []) if m["ts"] == ts), None)
 
     # --- Socket Mode -----------------------------------------------------------------------
-    async def send_envelope(self, kind: str, payload: dict[str, Any], *, accepts_response_payload: bool = False,
-                            retry_attempt: int = 0) -> str:
+    async def send_envelope(
+        self, kind: str, payload: dict[str, Any], *, accepts_response_payload: bool = False, retry_attempt: int = 0
+    ) -> str:
         """Push an envelope (`events_api`, `slash_commands`, `interactive`) to the connected app."""
         await asyncio.wait_for(self.socket_connected.wait(), 5)
         assert self._ws is not None
         envelope_id = uuid.uuid4().hex
-        await self._ws.send_json({
-            "envelope_id": envelope_id, "type": kind, "payload": payload,
-            "accepts_response_payload": accepts_response_payload,
-            "retry_attempt": retry_attempt, "retry_reason": "timeout" if retry_attempt else "",
-        })
+        await self._ws.send_json(
+            {
+                "envelope_id": envelope_id,
+                "type": kind,
+                "payload": payload,
+                "accepts_response_payload": accepts_response_payload,
+                "retry_attempt": retry_attempt,
+                "retry_reason": "timeout" if retry_attempt else "",
+            }
+        )
         return envelope_id
 
     async def wait_ack(self, envelope_id: str, timeout: float = 5.0) -> dict[str, Any]:
@@ -177,8 +185,14 @@ class FakeSlack:
         ws = web.WebSocketResponse()
         await ws.prepare(request)
         self._ws = ws
-        await ws.send_json({"type": "hello", "num_connections": 1, "connection_info": {"app_id": APP_ID},
-                            "debug_info": {"host": "fake", "approximate_connection_time": 3600}})
+        await ws.send_json(
+            {
+                "type": "hello",
+                "num_connections": 1,
+                "connection_info": {"app_id": APP_ID},
+                "debug_info": {"host": "fake", "approximate_connection_time": 3600},
+            }
+        )
         self.socket_connected.set()
         async for msg in ws:
             if msg.type == WSMsgType.TEXT:
@@ -206,8 +220,9 @@ class FakeSlack:
         if limit and limit[0] > 0:
             limit[0] -= 1
             call.status = 429
-            return web.json_response({"ok": False, "error": "ratelimited"}, status=429,
-                                     headers={"Retry-After": str(limit[1])})
+            return web.json_response(
+                {"ok": False, "error": "ratelimited"}, status=429, headers={"Retry-After": str(limit[1])}
+            )
         expected = self.app_token if method == "apps.connections.open" else self.bot_token
         if call.token is None:
             return web.json_response({"ok": False, "error": "not_authed"})
@@ -236,15 +251,29 @@ class FakeSlack:
         return json.loads(value) if isinstance(value, str) and value[:1] in "[{" else value
 
     def _auth_test(self, body: dict[str, Any]) -> dict[str, Any]:
-        return {"url": "https://fake.slack.com/", "team": "Fake", "user": "kb", "team_id": TEAM_ID,
-                "user_id": BOT_USER_ID, "bot_id": BOT_ID, "is_enterprise_install": False}
+        return {
+            "url": "https://fake.slack.com/",
+            "team": "Fake",
+            "user": "kb",
+            "team_id": TEAM_ID,
+            "user_id": BOT_USER_ID,
+            "bot_id": BOT_ID,
+            "is_enterprise_install": False,
+        }
 
     def _post_message(self, body: dict[str, Any]) -> dict[str, Any]:
         channel = body["channel"]
         if not (body.get("text") or body.get("blocks")):
             return {"error": "no_text"}
-        msg = {"type": "message", "user": BOT_USER_ID, "bot_id": BOT_ID, "app_id": APP_ID, "ts": self._ts(),
-               "text": body.get("text", ""), "blocks": self._json(body.get("blocks")) or []}
+        msg = {
+            "type": "message",
+            "user": BOT_USER_ID,
+            "bot_id": BOT_ID,
+            "app_id": APP_ID,
+            "ts": self._ts(),
+            "text": body.get("text", ""),
+            "blocks": self._json(body.get("blocks")) or [],
+        }
         if body.get("thread_ts"):
             msg["thread_ts"] = body["thread_ts"]
         self.history.setdefault(channel, []).append(msg)
