@@ -69,10 +69,10 @@ async def run_bench(kb: Path, tickets: Path | None, sizes: list[int]) -> dict[st
     with tempfile.TemporaryDirectory(prefix="kb-bench-") as tmp:
         engine = build_engine(_settings(Path(tmp)), embedder=embedder)
         try:
-            first = await ingest(engine, [kb])
+            first = await ingest(engine.kb, [kb])
             figures["ingest_s"] = first.seconds
             figures["ingest_chunks_per_s"] = first.chunks_embedded / first.seconds
-            again = await ingest(engine, [kb])
+            again = await ingest(engine.kb, [kb])
             figures["reingest_unchanged_s"] = again.seconds
             for text in texts[:5]:
                 await engine.answer(text)
@@ -147,7 +147,7 @@ async def _synthetic(embedder: LocalEmbedder, size: int, texts: list[str]) -> fl
                 ]
                 vectors = rng.standard_normal((per_article, embedder.dimension)).astype(np.float32)
                 vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
-                engine.catalog.replace_article(
+                engine.kb.catalog.replace_article(
                     ArticleRow(id=aid, title=f"Synthetic {a}", url="", source="synthetic", content_hash=aid),
                     chunks,
                     vectors,

@@ -51,7 +51,7 @@ async def serve(settings: Settings, *, ready: Callable[[str], None] | None = Non
 
 async def seed_sample_kb(engine: Engine, settings: Settings) -> None:
     """Ingest the sample KB into an empty catalog (first start); do nothing otherwise."""
-    if engine.catalog.counts()[1] > 0:
+    if engine.kb.counts()[1] > 0:
         return
     path = settings.kb_sample_kb or DEFAULT_SAMPLE_KB
     if not path.exists():
@@ -62,12 +62,14 @@ async def seed_sample_kb(engine: Engine, settings: Settings) -> None:
     log.info(messages.SERVE_SEEDING.format(path=path), extra={"sample_kb": str(path)})
     if sys.stderr.isatty():
         bar = ProgressBar("embedding sample KB")
-        summary = await ingest(engine, [path], progress=bar.update)
+        summary = await ingest(engine.kb, [path], progress=bar.update)
         bar.done()
     else:  # keep stderr pure JSON lines: progress as log records, a few per run
-        summary = await ingest(engine, [path], progress=_log_progress())
-    log.info(messages.SERVE_SEEDED.format(summary=summary.line()),
-             extra={"articles": summary.articles, "chunks_added": summary.chunks_added})
+        summary = await ingest(engine.kb, [path], progress=_log_progress())
+    log.info(
+        messages.SERVE_SEEDED.format(summary=summary.line()),
+        extra={"articles": summary.articles, "chunks_added": summary.chunks_added},
+    )
 
 
 def _log_progress() -> Callable[[int, int], None]:
@@ -109,8 +111,9 @@ async def _run(app: web.Application, engine: Engine, settings: Settings, ready: 
         url = f"http://{'[' + host + ']' if ':' in host else host}:{port}"
         b = engine.backends
         log.info(
-            messages.SERVE_LISTENING.format(url=url, embedder=b.embedder, store=b.store, drafter=b.drafter,
-                                            chunks=engine.catalog.counts()[1]),
+            messages.SERVE_LISTENING.format(
+                url=url, embedder=b.embedder, store=b.store, drafter=b.drafter, chunks=engine.kb.counts()[1]
+            ),
             extra={"url": url, "host": host, "port": port, "backends": b.model_dump()},
         )
         if ready is not None:

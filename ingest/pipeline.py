@@ -1,6 +1,6 @@
 """Incremental ingest: load sources, chunk what changed, embed only new text, write, prune.
 
-    summary = await ingest(engine, [Path("examples/kb")], progress=bar.update)
+    summary = await ingest(kb, [Path("examples/kb")], progress=bar.update)   # kb = build_kb(settings)
     print(summary.line())
 
 An article whose content hash is unchanged is skipped before chunking. Inside a changed article,
@@ -23,8 +23,8 @@ import numpy as np
 from ingest.chunking import chunk_article
 from ingest.loaders import load_sources
 from rag.catalog import ArticleRow
-from rag.engine import Engine
 from rag.errors import IngestError
+from rag.knowledge import KnowledgeBase
 from rag.models import Article, Chunk
 
 log = logging.getLogger(__name__)
@@ -61,12 +61,18 @@ class IngestSummary:
 
 
 async def ingest(
-    engine: Engine, paths: Sequence[Path], *, dry_run: bool = False, progress: Progress | None = None
+    kb: KnowledgeBase, paths: Sequence[Path], *, dry_run: bool = False, progress: Progress | None = None
 ) -> IngestSummary:
     started = time.perf_counter()
     loaded = await asyncio.to_thread(load_sources, list(paths))
-    summary = IngestSummary(files=loaded.files, articles=len(loaded.articles), dry_run=dry_run, errors=loaded.errors)
-    catalog = engine.catalog
+    summary = IngestSummary(
+        files=loaded.files,
+        articles=len(loaded.articles),
+        dry_run=dry_run,
+        errors=loaded.errors,
+        warnings=list(loaded.warnings),
+    )
+    catalog = kb.catalog
 
     roots = [str(Path(p).resolve()) for p in paths]
     failed_roots = {_root_of(e.source, roots) for e in loaded.errors}
@@ -91,7 +97,7 @@ async def ingest(
         else:
             doomed += gone
 
-    plans = [(a, _chunks(a, engine.embedder.model_id)) for a in changed]
+    plans = [(a, _chunks(a, kb.embedder.model_id)) for a in changed]
     summary.articles_changed = len(changed)
     summary.articles_deleted = len(doomed)
     for article, chunks in plans:
@@ -118,24 +124,16 @@ async def ingest(
 
     for start in range(0, len(missing), EMBED_BATCH):
         batch = missing[start : start + EMBED_BATCH]
-        embedded = await engine.embedder.embed([texts[h] for h in batch])
+        embedded = await kb.embedder.embed([texts[h] for h in batch])
         vectors.update(zip(batch, embedded, strict=True))
         if progress:
             progress(min(start + EMBED_BATCH, len(missing)), len(missing))
 
     for article, chunks in plans:
         matrix = np.stack([vectors[c.content_hash] for c in chunks]) if chunks else np.zeros((0, 0), np.float32)
-        # Vector store first: if a remote store (Pinecone) fails, the catalog still has the old
-        # content hash, so the next ingest sees the article as changed and sends it again.
-        if chunks:
-            await engine.store.upsert([c.id for c in chunks], matrix, chunks)
-        dropped = catalog.replace_article(_row(article), chunks, matrix)
-        if dropped:
-            await engine.store.delete(dropped)
+        await kb.write_article(_row(article), chunks, matrix)
     for article_id in doomed:
-        dropped = catalog.delete_article(article_id)
-        if dropped:
-            await engine.store.delete(dropped)
+        await kb.delete_article(article_id)
     summary.seconds = time.perf_counter() - started
     log.info("ingest %s", summary.line())
     return summary

@@ -1,5 +1,6 @@
-"""The only place that picks implementations: settings in, a wired `Engine` out.
+"""The only place that picks implementations: settings in, a wired `KnowledgeBase` or `Engine` out.
 
+    kb = build_kb(Settings())                               # ingest, eval, bench: no drafter needed
     engine = build_engine(Settings())                       # embedded default without keys
     engine = build_engine(settings, embedder=shared)       # tests share one loaded model
 
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 from rag.catalog import Catalog
 from rag.engine import Engine
+from rag.knowledge import KnowledgeBase
 from rag.protocols import Drafter, Embedder, VectorStore
 from rag.retrieve import Mode
 from rag.settings import Settings
@@ -47,14 +49,8 @@ def build_drafter(settings: Settings) -> Drafter:
     return ExtractiveDrafter()
 
 
-def build_engine(
-    settings: Settings,
-    *,
-    embedder: Embedder | None = None,
-    drafter: Drafter | None = None,
-    mode: Mode = "hybrid",
-) -> Engine:
-    """Open the catalog, bind it to the embedder's model (refusing a mismatch) and wire the engine."""
+def build_kb(settings: Settings, *, embedder: Embedder | None = None, mode: Mode | None = None) -> KnowledgeBase:
+    """Open the catalog, bind it to the embedder's model (refusing a mismatch), pick the store."""
     embedder = embedder or build_embedder(settings)
     catalog = Catalog.open(settings.db_path)
     try:
@@ -63,6 +59,16 @@ def build_engine(
     except BaseException:
         catalog.close()
         raise
-    return Engine(
-        settings, embedder=embedder, store=store, drafter=drafter or build_drafter(settings), catalog=catalog, mode=mode
-    )
+    return KnowledgeBase(catalog, embedder, store, mode=mode or settings.kb_retrieval_mode)
+
+
+def build_engine(
+    settings: Settings,
+    *,
+    embedder: Embedder | None = None,
+    drafter: Drafter | None = None,
+    mode: Mode | None = None,
+) -> Engine:
+    """A knowledge base (see `build_kb`) with confidence, required data and a drafter on top."""
+    kb = build_kb(settings, embedder=embedder, mode=mode)
+    return Engine(settings, kb=kb, drafter=drafter or build_drafter(settings))

@@ -74,6 +74,9 @@ class Settings(BaseSettings):
     kb_max_retries: int = Field(2, ge=0, description="Retries on 429/5xx/connection errors.")
 
     # --- retrieval and confidence ----------------------------------------------------------
+    kb_retrieval_mode: Literal["hybrid", "dense", "keyword"] = Field(
+        "hybrid", description="hybrid (semantic + keyword, reranked), dense (semantic only) or keyword (BM25 only)."
+    )
     kb_top_k: int = Field(5, ge=1, le=50, description="Sources returned with an answer.")
     kb_confidence_high: float = Field(0.60, ge=0, le=1, description="Score from which confidence is high (answer).")
     kb_confidence_low: float = Field(0.35, ge=0, le=1, description="Score below which confidence is low (escalate).")

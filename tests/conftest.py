@@ -52,7 +52,7 @@ def sample_data_dir(tmp_path_factory: pytest.TempPathFactory, embedder: LocalEmb
     async def run() -> None:
         engine = build_engine(make_settings(data_dir), embedder=embedder)
         try:
-            summary = await ingest(engine, [SAMPLE_KB])
+            summary = await ingest(engine.kb, [SAMPLE_KB])
             assert summary.errors == [] and summary.chunks_added > 0
         finally:
             await engine.close()

@@ -18,7 +18,7 @@ def pinecone_ids(prod: Production) -> set[str]:
 
 
 def catalog_ids(prod: Production, engine: object) -> set[str]:
-    catalog = engine.catalog  # type: ignore[attr-defined]
+    catalog = engine.kb.catalog  # type: ignore[attr-defined]
     return {cid for aid in catalog.article_sources() for cid in catalog.chunk_ids(aid)}
 
 
@@ -27,13 +27,13 @@ async def test_changed_and_removed_articles_reach_pinecone(prod: Production, tmp
     shutil.copytree(SAMPLE_KB, kb)
     engine = prod.engine()
     prod.pinecone.vectors.clear()
-    first = await ingest(engine, [kb])
+    first = await ingest(engine.kb, [kb])
     assert first.errors == [] and pinecone_ids(prod) == catalog_ids(prod, engine)
 
     (kb / "jira-integration.md").unlink()
     page = kb / "reset-your-password.md"
     page.write_text(page.read_text() + "\n## Still stuck?\n\nWrite to support with the time you tried.\n")
-    second = await ingest(engine, [kb])
+    second = await ingest(engine.kb, [kb])
 
     assert second.articles_deleted == 1 and second.articles_changed == 1
     assert pinecone_ids(prod) == catalog_ids(prod, engine)
@@ -47,7 +47,7 @@ async def test_a_failed_upsert_is_retried_by_the_next_ingest(prod: Production, t
     kb = tmp_path / "kb"
     shutil.copytree(SAMPLE_KB, kb)
     with pytest.raises(StoreError):
-        await ingest(engine, [kb])
+        await ingest(engine.kb, [kb])
     # Pinecone is back: the next run must not skip the articles whose vectors never arrived.
-    await ingest(engine, [kb])
+    await ingest(engine.kb, [kb])
     assert pinecone_ids(prod) == catalog_ids(prod, engine) and len(pinecone_ids(prod)) > 100

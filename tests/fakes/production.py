@@ -55,7 +55,7 @@ def _ingest_once(root: Path) -> tuple[Path, dict[str, dict[str, dict[str, Any]]]
             await pinecone.start()
             engine = build_engine(production_settings(data_dir, openai, pinecone))
             try:
-                summary = await ingest(engine, [SAMPLE_KB])
+                summary = await ingest(engine.kb, [SAMPLE_KB])
                 assert summary.errors == [] and summary.chunks_embedded > 0
             finally:
                 await engine.close()
