@@ -1,10 +1,10 @@
-"""Retrieval, escalation and draft quality on the shared help-center samples (not part of the tests).
+"""Retrieval, escalation and draft quality on every dev KB, leave-one-KB-out (not part of the tests).
 
-    .venv/bin/python bench/quality.py                 # every KB under ../shared/kb-samples/
-    .venv/bin/python bench/quality.py path/to/kb-samples
+    .venv/bin/python -m bench.quality            # the table quoted in the README
+    .venv/bin/python -m bench.quality --json
 
-Each sample folder holds `articles/` and `dev-tickets.jsonl`. This reads ../shared/, which a user's
-clone does not have; `kb eval --kb DIR --tickets FILE` does the same for any KB.
+Reads ../shared/kb-samples/ (npm-docs, github-docs), which a user's clone does not have, plus
+examples/kb; `kb eval --kb A --tickets A.jsonl --kb B --tickets B.jsonl` does the same for any KBs.
 """
 
 from __future__ import annotations
@@ -12,25 +12,20 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
-from pathlib import Path
 
+from bench.fit_confidence import DEV, missing_dev_files
 from bot.evaluation import evaluate, render_report
 
-DEFAULT = Path(__file__).resolve().parents[2] / "shared" / "kb-samples"
 
-
-async def main(root: Path) -> int:
-    samples = sorted(p for p in root.iterdir() if (p / "articles").is_dir() and (p / "dev-tickets.jsonl").is_file())
-    if not samples:
-        print(f"no samples under {root} (expected <name>/articles and <name>/dev-tickets.jsonl)", file=sys.stderr)
+async def main(as_json: bool) -> int:
+    missing = missing_dev_files()
+    if missing:
+        print("missing: " + ", ".join(missing), file=sys.stderr)
         return 1
-    for sample in samples:
-        report = await evaluate(sample / "articles", sample / "dev-tickets.jsonl")
-        print(render_report(report))
-        print(json.dumps({mode: {k: v for k, v in f.items() if k != "misses"} for mode, f in report["modes"].items()}))
-        print()
+    report = await evaluate(DEV)
+    print(json.dumps(report, indent=2) if as_json else render_report(report))
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(asyncio.run(main(Path(sys.argv[1]) if len(sys.argv) > 1 else DEFAULT)))
+    sys.exit(asyncio.run(main("--json" in sys.argv[1:])))

@@ -45,16 +45,16 @@ def _setup_logging(verbose: bool) -> None:
 
 async def _ingest(args: argparse.Namespace) -> int:
     from ingest.pipeline import ingest
-    from rag.factory import build_engine
+    from rag.factory import build_kb
 
     settings = _settings(args)
-    engine = build_engine(settings)
+    kb = build_kb(settings)
     try:
         bar = ProgressBar("embedding", enabled=not args.quiet)
-        summary = await ingest(engine, [Path(p) for p in args.paths], dry_run=args.dry_run, progress=bar.update)
+        summary = await ingest(kb, [Path(p) for p in args.paths], dry_run=args.dry_run, progress=bar.update)
         bar.done()
     finally:
-        await engine.close()
+        await kb.close()
     for error in summary.errors:
         print(messages.INGEST_FILE_ERROR.format(error=error), file=sys.stderr)
     for warning in summary.warnings:
@@ -102,7 +102,7 @@ async def _ask(args: argparse.Namespace) -> int:
     settings = _settings(args)
     engine = build_engine(settings)
     try:
-        if engine.catalog.counts()[1] == 0:
+        if engine.kb.counts()[1] == 0:
             print(messages.EMPTY_KB.format(data_dir=settings.kb_data_dir), file=sys.stderr)
             return 1
         # Answers run concurrently (the embedder batches them) but print in input order.
@@ -118,9 +118,13 @@ async def _ask(args: argparse.Namespace) -> int:
 
 
 async def _eval(args: argparse.Namespace) -> int:
-    from bot.evaluation import evaluate, render_report
+    from bot.evaluation import evaluate, parse_modes, render_report
 
-    report = await evaluate(Path(args.kb), Path(args.tickets), modes=args.modes.split(","))
+    if len(args.kb) != len(args.tickets):
+        print(messages.EVAL_PAIRS, file=sys.stderr)
+        return 2
+    modes = parse_modes(args.modes)
+    report = await evaluate([(Path(k), Path(t)) for k, t in zip(args.kb, args.tickets, strict=True)], modes)
     print(json.dumps(report, indent=2) if args.json else render_report(report))
     return 0
 
@@ -169,10 +173,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data-dir", help="where the store lives (KB_DATA_DIR)")
     p.set_defaults(run=_ask)
 
-    p = sub.add_parser("eval", help="measure retrieval, escalation and draft quality on labelled tickets")
-    p.add_argument("--kb", required=True, help="folder of articles (ingested into a temporary store)")
-    p.add_argument("--tickets", required=True, help="JSONL of labelled tickets")
-    p.add_argument("--modes", default="hybrid,dense,lexical", help="retrieval modes to compare")
+    p = sub.add_parser(
+        "eval",
+        help="measure retrieval, escalation and draft quality on labelled tickets",
+        description=messages.EVAL_DESCRIPTION,
+    )
+    p.add_argument("--kb", required=True, action="append", help="folder of articles (repeat for several KBs)")
+    p.add_argument("--tickets", required=True, action="append", help="JSONL of labelled tickets, one per --kb")
+    p.add_argument("--modes", default="hybrid,dense,keyword", help="retrieval modes to compare (hybrid,dense,keyword)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(run=_eval)
 

@@ -1,10 +1,18 @@
-"""`kb eval`: retrieval, escalation and draft quality on labelled tickets, per retrieval mode.
+"""`kb eval`: retrieval, escalation and draft quality on labelled tickets, over one or several KBs.
 
-    report = await evaluate(Path("examples/kb"), Path("examples/kb/tickets.jsonl"))
+    report = await evaluate([(Path("examples/kb"), Path("examples/kb/tickets.jsonl"))])
     print(render_report(report))
 
-The KB is ingested into a temporary store with the embedded default; every mode (hybrid,
-dense-only, BM25-only) answers every ticket from that same store, so the figures compare.
+Each KB is ingested into a temporary store with the configured backends (the embedded default
+without keys; OpenAI and Pinecone when their keys are set, in a namespace of its own that is
+deleted afterwards). Every retrieval mode answers every ticket from that same store, so the
+figures compare.
+
+With one KB, escalation is judged with the shipped confidence model: what a team sees on its own
+KB. With several, escalation is judged leave-one-KB-out: for each KB the confidence model is
+refitted on the other KBs' tickets (and the built-in off-topic probes) and then scored on this
+one, so no figure comes from a weight or threshold fitted on the KB it is reported for.
+
 Ticket lines: {"id", "ticket", "relevant": [article ids], "answer_must_mention": [...],
 "expect": "answer" | "escalate"}.
 """
@@ -14,25 +22,90 @@ from __future__ import annotations
 import json
 import statistics
 import tempfile
+import uuid
+from dataclasses import dataclass, field
+from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
 from ingest.pipeline import ingest
-from rag.embedders.local import LocalEmbedder
-from rag.factory import build_engine
+from rag import confidence
+from rag.engine import Engine
+from rag.errors import KBError
+from rag.factory import build_drafter, build_embedder, build_kb
+from rag.knowledge import KnowledgeBase
 from rag.models import Ticket
+from rag.protocols import Embedder
 from rag.retrieve import Mode
 from rag.settings import Settings
 from rag.text import covers
 
+MODES: tuple[Mode, ...] = ("hybrid", "dense", "keyword")
+_ALIASES = {"lexical": "keyword", "bm25": "keyword"}
+
+
+def parse_modes(text: str) -> list[Mode]:
+    """ "hybrid,dense" -> ["hybrid", "dense"]; raises KBError naming the allowed modes."""
+    modes: list[Mode] = []
+    for raw in (m.strip().lower() for m in text.split(",")):
+        if not raw:
+            continue
+        name = _ALIASES.get(raw, raw)
+        if name not in MODES:
+            raise KBError(f"unknown retrieval mode {raw!r} (allowed: {', '.join(MODES)})")
+        if name not in modes:
+            modes.append(name)
+    if not modes:
+        raise KBError(f"no retrieval mode given (allowed: {', '.join(MODES)})")
+    return modes
+
 
 def load_labelled(path: Path) -> list[dict[str, Any]]:
-    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-    for row in rows:
+    rows: list[dict[str, Any]] = []
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+            if not isinstance(row, dict) or not str(row.get("ticket", "")).strip():
+                raise ValueError("a JSON object with a non-empty 'ticket' is expected")
+        except ValueError as exc:
+            raise KBError(f"{path}, line {number}: {exc}") from exc
+        row.setdefault("id", f"line-{number}")
         row.setdefault("relevant", [])
         row.setdefault("answer_must_mention", [])
         row.setdefault("expect", "answer")
+        if row["expect"] not in ("answer", "escalate"):
+            raise KBError(f"{path}, line {number}: expect must be 'answer' or 'escalate'")
+        rows.append(row)
+    if not rows:
+        raise KBError(f"{path}: no tickets")
     return rows
+
+
+@dataclass
+class Outcome:
+    """One ticket answered in one mode: what the figures are computed from."""
+
+    id: str
+    expect: str
+    relevant: list[str]
+    ranked: list[str]
+    features: dict[str, float]
+    escalated: bool  # by the shipped model (single-KB runs) or refitted (leave-one-KB-out)
+    facts_found: int
+    facts_total: int
+    latency_ms: float
+
+
+@dataclass
+class KBRun:
+    name: str
+    kb: str
+    tickets: int
+    ingest: str
+    outcomes: dict[str, list[Outcome]] = field(default_factory=dict)  # mode -> outcomes
+    probes: dict[str, list[dict[str, float]]] = field(default_factory=dict)  # mode -> probe features
 
 
 def _percentile(values: list[float], q: float) -> float:
@@ -42,82 +115,192 @@ def _percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
 
 
-async def evaluate(kb: Path, tickets_path: Path, modes: list[str] | None = None) -> dict[str, Any]:
-    tickets = load_labelled(tickets_path)
-    embedder = LocalEmbedder()
-    report: dict[str, Any] = {"kb": str(kb), "tickets": len(tickets), "embedder": embedder.model_id, "modes": {}}
-    with tempfile.TemporaryDirectory(prefix="kb-eval-") as tmp:
-        settings = Settings(kb_data_dir=Path(tmp), _env_file=None)  # type: ignore[call-arg]
-        engine = build_engine(settings, embedder=embedder)
-        try:
-            summary = await ingest(engine, [kb])
-            report["ingest"] = summary.line()
-            report["backends"] = engine.backends.model_dump()
-            # The OpenAI drafter's prompt version goes into results so runs stay comparable.
-            report["prompt_version"] = getattr(engine.drafter, "prompt_version", None)
-        finally:
-            await engine.close()
-        for mode in modes or ["hybrid", "dense", "lexical"]:
-            engine = build_engine(settings, embedder=embedder, mode=mode)  # type: ignore[arg-type]
-            try:
-                report["modes"][mode] = await _run_mode(engine, tickets, mode)  # type: ignore[arg-type]
-            finally:
-                await engine.close()
+def _eval_settings(data_dir: Path) -> Settings:
+    # The environment's backends (keys) apply; the store is private to this run.
+    return Settings(kb_data_dir=data_dir, pinecone_namespace=f"kb-eval-{uuid.uuid4().hex[:12]}")  # type: ignore[call-arg]
+
+
+async def evaluate(
+    pairs: list[tuple[Path, Path]],
+    modes: list[Mode] | None = None,
+    *,
+    settings_for: Any = None,
+    embedder: Embedder | None = None,
+) -> dict[str, Any]:
+    """Answer every KB's tickets in every mode; escalation leave-one-KB-out when there are several KBs.
+
+    `settings_for(data_dir) -> Settings` picks the backends (default: the environment's)."""
+    modes = modes or list(MODES)
+    make_settings = settings_for or _eval_settings
+    runs: list[KBRun] = []
+    for kb_dir, tickets_path in pairs:
+        tickets = load_labelled(tickets_path)
+        with tempfile.TemporaryDirectory(prefix="kb-eval-") as tmp:
+            settings = make_settings(Path(tmp))
+            embedder = embedder or build_embedder(settings)
+            runs.append(await _run_kb(kb_dir, tickets, modes, settings, embedder, probes=len(pairs) > 1))
+    return _report(runs, modes, embedder)
+
+
+async def _run_kb(
+    kb_dir: Path,
+    tickets: list[dict[str, Any]],
+    modes: list[Mode],
+    settings: Settings,
+    embedder: Embedder,
+    *,
+    probes: bool = True,
+) -> KBRun:
+    kb = build_kb(settings, embedder=embedder)
+    drafter = build_drafter(settings)
+    try:
+        summary = await ingest(kb, [kb_dir])
+        if summary.articles == 0:
+            raise KBError(f"{kb_dir}: no articles could be read ({len(summary.errors)} errors)")
+        run = KBRun(
+            name=kb_dir.name if kb_dir.name != "articles" else kb_dir.parent.name,
+            kb=str(kb_dir),
+            tickets=len(tickets),
+            ingest=summary.line(),
+        )
+        for mode in modes:
+            engine = Engine(settings, kb=kb.with_mode(mode), drafter=drafter)
+            run.outcomes[mode] = [await _answer(engine, row) for row in tickets]
+            # Off-topic probes are extra negatives when the model is refitted (several KBs).
+            run.probes[mode] = await probe_features(kb.with_mode(mode)) if probes else []
+        return run
+    finally:
+        await drafter.close()
+        await kb.close()
+        await _drop_remote(kb)
+
+
+def offtopic_probes() -> list[str]:
+    """The built-in off-topic support questions (rag/data/offtopic_probes.txt)."""
+    text = files("rag").joinpath("data/offtopic_probes.txt").read_text(encoding="utf-8")
+    return [line.strip() for line in text.splitlines() if line.strip() and not line.startswith("#")]
+
+
+async def probe_features(kb: KnowledgeBase) -> list[dict[str, float]]:
+    """Confidence signals of the off-topic probes on this KB: extra negatives when fitting."""
+    out = []
+    for probe in offtopic_probes():
+        out.append(confidence.features(await kb.search(probe)))
+    return out
+
+
+async def _drop_remote(kb: Any) -> None:
+    drop = getattr(kb.store, "drop_namespace", None)
+    if drop is not None:
+        await drop()
+
+
+async def _answer(engine: Engine, row: dict[str, Any]) -> Outcome:
+    answer, assessed = await engine.answer_with_assessment(Ticket(ticket=row["ticket"]))
+    facts = row["answer_must_mention"] if row["expect"] == "answer" else []
+    return Outcome(
+        id=str(row["id"]),
+        expect=row["expect"],
+        relevant=list(row["relevant"]),
+        ranked=list(dict.fromkeys(s.article_id for s in answer.sources)),
+        features=assessed.features,
+        escalated=answer.decision == "escalate",
+        facts_found=sum(covers(fact, answer.draft) for fact in facts),
+        facts_total=len(facts),
+        latency_ms=answer.timings_ms["total"],
+    )
+
+
+def fit_on(runs: list[KBRun], mode: Mode) -> confidence.Model:
+    """The confidence model fitted on these runs' labelled tickets plus their off-topic probes."""
+    rows: list[dict[str, float]] = []
+    labels: list[bool] = []
+    weights: list[float] = []
+    for run in runs:
+        for outcome in run.outcomes[mode]:
+            rows.append(outcome.features)
+            labels.append(outcome.expect == "answer")
+            weights.append(1.0)
+        rows += run.probes[mode]
+        labels += [False] * len(run.probes[mode])
+        weights += [confidence.PROBE_WEIGHT] * len(run.probes[mode])
+    return confidence.fit(rows, labels, weights)
+
+
+def _report(runs: list[KBRun], modes: list[Mode], embedder: Embedder | None) -> dict[str, Any]:
+    loko = len(runs) > 1
+    if loko:
+        for mode in modes:
+            for held_out in runs:
+                others = [r for r in runs if r is not held_out]
+                model = fit_on(others, mode)
+                for outcome in held_out.outcomes[mode]:
+                    outcome.escalated = model.decide(outcome.features) == "escalate"
+    report: dict[str, Any] = {
+        "escalation": "leave-one-KB-out" if loko else "shipped model",
+        "embedder": getattr(embedder, "model_id", None),
+        "kbs": [],
+    }
+    for run in runs:
+        report["kbs"].append(
+            {
+                "name": run.name,
+                "kb": run.kb,
+                "tickets": run.tickets,
+                "ingest": run.ingest,
+                "modes": {mode: _figures(run.outcomes[mode]) for mode in modes},
+            }
+        )
+    if loko:
+        report["all"] = {mode: _figures([o for r in runs for o in r.outcomes[mode]]) for mode in modes}
     return report
 
 
-async def _run_mode(engine: Any, tickets: list[dict[str, Any]], mode: Mode) -> dict[str, Any]:
+def _figures(outcomes: list[Outcome]) -> dict[str, Any]:
     recall1: list[float] = []
     recall5: list[float] = []
     reciprocal: list[float] = []
-    facts_found = facts_total = 0
-    latencies: list[float] = []
-    tp = fp = fn = answerable_escalated = answerable = 0
     misses: list[dict[str, Any]] = []
-    for row in tickets:
-        answer = await engine.answer(Ticket(ticket=row["ticket"]))
-        latencies.append(answer.timings_ms["total"])
-        ranked = list(dict.fromkeys(s.article_id for s in answer.sources))
-        relevant = set(row["relevant"])
-        escalated = answer.decision == "escalate"
-        if row["expect"] == "escalate":
-            tp += escalated
-            fn += not escalated
-        else:
-            answerable += 1
-            fp += escalated
-            answerable_escalated += escalated
-        if relevant:
-            recall1.append(len(relevant & set(ranked[:1])) / min(len(relevant), 1))
-            recall5.append(len(relevant & set(ranked[:5])) / len(relevant))
-            first = next((i for i, a in enumerate(ranked, 1) if a in relevant), None)
-            reciprocal.append(1.0 / first if first else 0.0)
-            if first != 1:
-                misses.append({"id": row.get("id"), "top": ranked[:3], "relevant": sorted(relevant)})
-        if row["expect"] == "answer":
-            for fact in row["answer_must_mention"]:
-                facts_total += 1
-                facts_found += covers(fact, answer.draft)
+    for o in outcomes:
+        relevant = set(o.relevant)
+        if not relevant:
+            continue
+        recall1.append(float(bool(relevant & set(o.ranked[:1]))))
+        recall5.append(len(relevant & set(o.ranked[:5])) / len(relevant))
+        first = next((i for i, a in enumerate(o.ranked, 1) if a in relevant), None)
+        reciprocal.append(1.0 / first if first else 0.0)
+        if first != 1:
+            misses.append({"id": o.id, "top": o.ranked[:3], "relevant": sorted(relevant)})
+    out_of_scope = [o for o in outcomes if o.expect == "escalate"]
+    answerable = [o for o in outcomes if o.expect == "answer"]
+    tp = sum(o.escalated for o in out_of_scope)
+    fp = sum(o.escalated for o in answerable)
+    facts_total = sum(o.facts_total for o in answerable)
+    latencies = [o.latency_ms for o in outcomes]
     return {
-        "recall@1": round(statistics.fmean(recall1), 3) if recall1 else None,
-        "recall@5": round(statistics.fmean(recall5), 3) if recall5 else None,
-        "mrr": round(statistics.fmean(reciprocal), 3) if reciprocal else None,
+        "recall@1": _mean(recall1),
+        "recall@5": _mean(recall5),
+        "mrr": _mean(reciprocal),
         "escalation_precision": round(tp / (tp + fp), 3) if tp + fp else None,
-        "escalation_recall": round(tp / (tp + fn), 3) if tp + fn else None,
-        "escalated_out_of_scope": f"{tp}/{tp + fn}",
-        "escalated_answerable": f"{answerable_escalated}/{answerable}",
-        "must_mention_found": round(facts_found / facts_total, 3) if facts_total else None,
+        "escalation_recall": round(tp / len(out_of_scope), 3) if out_of_scope else None,
+        "answerable_escalated_share": round(fp / len(answerable), 3) if answerable else None,
+        "escalated_out_of_scope": f"{tp}/{len(out_of_scope)}",
+        "escalated_answerable": f"{fp}/{len(answerable)}",
+        "must_mention_found": round(sum(o.facts_found for o in answerable) / facts_total, 3) if facts_total else None,
         "latency_ms_p50": round(_percentile(latencies, 0.5), 2),
         "latency_ms_p95": round(_percentile(latencies, 0.95), 2),
         "misses": misses,
     }
 
 
+def _mean(values: list[float]) -> float | None:
+    return round(statistics.fmean(values), 3) if values else None
+
+
 COLUMNS = [
     ("recall@1", "R@1"),
     ("recall@5", "R@5"),
     ("mrr", "MRR"),
-    ("escalation_precision", "esc P"),
     ("escalation_recall", "esc R"),
     ("escalated_out_of_scope", "OOS esc"),
     ("escalated_answerable", "ans esc"),
@@ -128,11 +311,18 @@ COLUMNS = [
 
 
 def render_report(report: dict[str, Any]) -> str:
-    lines = [f"{report['tickets']} tickets, KB {report['kb']}", report.get("ingest", ""), ""]
-    lines.append(f"{'mode':<8}" + "".join(f"{title:>9}" for _, title in COLUMNS))
-    for mode, figures in report["modes"].items():
-        cells = "".join(f"{_cell(figures[key]):>9}" for key, _ in COLUMNS)
-        lines.append(f"{mode:<8}{cells}")
+    lines = [f"escalation judged with: {report['escalation']}", ""]
+    header = f"{'KB':<16}{'mode':<9}" + "".join(f"{title:>9}" for _, title in COLUMNS)
+    lines.append(header)
+    rows = [(kb["name"], kb["modes"]) for kb in report["kbs"]]
+    if "all" in report:
+        rows.append(("all (LOKO)", report["all"]))
+    for name, modes in rows:
+        for mode, figures in modes.items():
+            cells = "".join(f"{_cell(figures[key]):>9}" for key, _ in COLUMNS)
+            lines.append(f"{name[:15]:<16}{mode:<9}{cells}")
+    lines.append("")
+    lines += [f"{kb['name']}: {kb['tickets']} tickets; {kb['ingest']}" for kb in report["kbs"]]
     return "\n".join(lines)
 
 

@@ -9,7 +9,13 @@ INGEST_FILE_ERROR = "skipped {error}"
 INGEST_WARNING = "warning: {warning}"
 ASK_NEEDS_TEXT_OR_FILE = "kb ask: give the ticket text or --file TICKETS.jsonl (not both)"
 EMPTY_KB = "The knowledge base in {data_dir} is empty: run `kb ingest PATH --data-dir {data_dir}` first."
-BAD_TICKET_LINE = "{path}, line {line}: not a ticket ({error}); expected {{\"ticket\": \"...\"}}"
+EVAL_PAIRS = "kb eval: give one --tickets file for each --kb folder, in the same order"
+EVAL_DESCRIPTION = (
+    "Ingest each KB into a temporary store and answer its labelled tickets in each retrieval mode. "
+    "With several KBs (--kb A --tickets A.jsonl --kb B --tickets B.jsonl) escalation is judged "
+    "leave-one-KB-out: the confidence model is refitted on the other KBs for each one."
+)
+BAD_TICKET_LINE = '{path}, line {line}: not a ticket ({error}); expected {{"ticket": "..."}}'
 
 # --- answer rendering (CLI and Slack share the words) ------------------------------------------
 LEVEL_LABEL = {"high": "High", "medium": "Medium", "low": "Low"}
@@ -34,9 +40,7 @@ HTTP_UNSUPPORTED_MEDIA_TYPE = "Send a JSON body with 'Content-Type: application/
 HTTP_MALFORMED_JSON = "The body is not valid UTF-8 JSON: {error}"
 HTTP_INVALID_FIELDS = "Invalid request: {summary}"
 HTTP_BAD_IDEMPOTENCY_KEY = "Idempotency-Key must be 1 to 255 visible ASCII characters."
-HTTP_IDEMPOTENCY_REUSED = (
-    "This Idempotency-Key was already used with a different request body or route; use a new key."
-)
+HTTP_IDEMPOTENCY_REUSED = "This Idempotency-Key was already used with a different request body or route; use a new key."
 HTTP_NOT_FOUND = "No route {method} {path}; see GET /openapi.json for the routes."
 HTTP_METHOD_NOT_ALLOWED = "{method} is not allowed on {path}; allowed: {allowed}."
 HTTP_BACKEND_UNAVAILABLE = "A backend is unavailable ({backend}); try again shortly."

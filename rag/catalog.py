@@ -13,6 +13,7 @@ Schema changes are numbered migrations; `PRAGMA user_version` says which ran.
 from __future__ import annotations
 
 import json
+import math
 import re
 import sqlite3
 import threading
@@ -63,6 +64,7 @@ SCHEMA_VERSION = len(MIGRATIONS)
 
 _CHUNK_COLUMNS = "id, article_id, title, url, heading_path, text, tier, kind, content_hash, embedding_model"
 _WORD = re.compile(r"[A-Za-z0-9][A-Za-z0-9'_-]*")
+_POSSESSIVE = re.compile(r"'s$")
 # BM25 column weights: a match in the title or section heading says more than one in the body.
 _BM25 = "bm25(chunks_fts, 2.0, 1.5, 1.0)"
 COMMON_SHARE = 0.5
@@ -235,11 +237,18 @@ class Catalog:
                     self._df[term] = int(row.fetchone()[0])
             return {t: self._df[t] for t in terms}
 
-    def unknown_terms(self, query: str) -> tuple[list[str], int]:
-        """(query words found nowhere in the KB, words checked): a sign of an out-of-scope ticket."""
+    def unknown_terms(self, query: str) -> tuple[list[str], float]:
+        """(query words found nowhere in the KB, their share of the query's IDF weight).
+
+        Weighted by rarity: "router" and "wifi" missing from a KB say more than a missing name in
+        a long, chatty ticket whose other words the KB knows well. A sign of an out-of-scope ticket."""
         terms = [t for t in query_terms(query) if not any(c.isdigit() for c in t)]
         frequencies = self.document_frequencies(terms)
-        return [t for t in terms if frequencies[t] == 0], len(terms)
+        n = max(1, self._chunk_count)
+        weights = {t: math.log((n + 1) / (frequencies[t] + 0.5)) for t in terms}
+        unknown = [t for t in terms if frequencies[t] == 0]
+        total = sum(weights.values())
+        return unknown, (sum(weights[t] for t in unknown) / total if total > 0 else 0.0)
 
     def lexical_search(self, query: str, limit: int) -> list[tuple[str, float]]:
         """(chunk id, BM25 score, higher is better) for any of the query's words.
@@ -328,7 +337,8 @@ class Catalog:
 
 def query_terms(query: str) -> list[str]:
     """The query's distinct topical words, lower-cased (FTS5 does the stemming)."""
-    words = {w.lower().strip("'_-") for w in _WORD.findall(query)}
+    # A possessive is its noun ("router's" -> "router"); other apostrophes are contractions.
+    words = {_POSSESSIVE.sub("", w.lower()).strip("'_-") for w in _WORD.findall(query)}
     return sorted(w for w in words if len(w) > 1 and w not in STOPWORDS and "'" not in w)
 
 

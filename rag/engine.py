@@ -16,14 +16,14 @@ import time
 import uuid
 from typing import Any
 
-from rag.catalog import Catalog
-from rag.confidence import assess
+from rag.confidence import Assessment, assess, drafter_says_unanswered
 from rag.drafters.extractive import ExtractiveDrafter
 from rag.errors import DrafterError
+from rag.knowledge import KnowledgeBase
 from rag.models import Answer, Backends, Draft, Hit, RequiredItem, Source, Ticket
-from rag.protocols import Drafter, Embedder, VectorStore
+from rag.protocols import Drafter
 from rag.required_data import required_data
-from rag.retrieve import Mode, Retrieval, Retriever
+from rag.retrieve import Retrieval
 from rag.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -32,34 +32,28 @@ EVIDENCE_CHUNKS = 8  # what the drafter sees: enough for two or three articles' 
 
 
 class Engine:
-    def __init__(
-        self,
-        settings: Settings,
-        *,
-        embedder: Embedder,
-        store: VectorStore,
-        drafter: Drafter,
-        catalog: Catalog,
-        mode: Mode = "hybrid",
-    ) -> None:
+    def __init__(self, settings: Settings, *, kb: KnowledgeBase, drafter: Drafter) -> None:
         self.settings = settings
-        self.embedder = embedder
-        self.store = store
+        self.kb = kb
         self.drafter = drafter
-        self.catalog = catalog
-        self.retriever = Retriever(embedder, store, catalog, mode=mode)
         self._fallback = ExtractiveDrafter()
-        self.backends = Backends(embedder=embedder.name, store=store.name, drafter=drafter.name)
+        self.backends = Backends(embedder=kb.embedder.name, store=kb.store.name, drafter=drafter.name)
 
     async def answer(self, ticket: Ticket | str, *, request_id: str | None = None) -> Answer:
+        answer, _ = await self.answer_with_assessment(ticket, request_id=request_id)
+        return answer
+
+    async def answer_with_assessment(
+        self, ticket: Ticket | str, *, request_id: str | None = None
+    ) -> tuple[Answer, Assessment]:
+        """The answer and the confidence signals behind it (what `kb eval` refits on)."""
         started = time.perf_counter()
         ticket = Ticket(ticket=ticket) if isinstance(ticket, str) else ticket
         request_id = request_id or uuid.uuid4().hex
-        retrieval = await self.retriever.retrieve(ticket.text(), top_articles=self.settings.kb_top_k)
+        retrieval = await self.kb.search(ticket.text(), top_articles=self.settings.kb_top_k)
         timings = dict(retrieval.timings_ms)
-        confidence, decision = assess(
-            retrieval, high=self.settings.kb_confidence_high, low=self.settings.kb_confidence_low
-        )
+        assessed = assess(retrieval, high=self.settings.kb_confidence_high, low=self.settings.kb_confidence_low)
+        confidence, decision = assessed.confidence, assessed.decision
         evidence = retrieval.evidence[:EVIDENCE_CHUNKS]
         escalate = decision == "escalate"
         required = required_data(ticket.text(), evidence, escalate=escalate)
@@ -68,6 +62,10 @@ class Engine:
         timings["draft"] = round((time.perf_counter() - mark) * 1000, 2)
         if draft.required_data is not None:
             required = draft.required_data
+        if draft.answers_ticket is False and not escalate:
+            # The hosted drafter read the evidence against the ticket: it can only lower confidence.
+            assessed = drafter_says_unanswered(assessed, backends.drafter, low=self.settings.kb_confidence_low)
+            confidence, decision = assessed.confidence, assessed.decision
         timings["total"] = round((time.perf_counter() - started) * 1000, 2)
         answer = Answer(
             request_id=request_id,
@@ -95,7 +93,7 @@ class Engine:
             backends.drafter,
             timings["total"],
         )
-        return answer
+        return answer, assessed
 
     async def _draft(
         self, ticket: Ticket, evidence: list[Hit], required: list[RequiredItem], escalate: bool, retrieval: Retrieval
@@ -114,7 +112,7 @@ class Engine:
         if unknown:
             log.warning("drafter cited chunks that were not retrieved, dropped: %s", unknown)
             draft = draft.model_copy(update={"cited_chunk_ids": [c for c in draft.cited_chunk_ids if c in known]})
-        if retrieval.mode != self.retriever.mode:
+        if retrieval.mode != self.kb.mode:
             # Name the side of dense search that failed: the vector store, or else the embedder.
             part = "store" if any(r.startswith("vector store") for r in retrieval.degraded_reasons) else "embedder"
             backends = backends.model_copy(update={part: f"{getattr(backends, part)} (unavailable)"})
@@ -141,14 +139,13 @@ class Engine:
         return out
 
     async def search(self, query: str, top_k: int = 5) -> list[Source]:
-        retrieval = await self.retriever.retrieve(query, top_articles=top_k)
+        retrieval = await self.kb.search(query, top_articles=top_k)
         return self.sources(retrieval, top_k)
 
     def health(self) -> dict[str, Any]:
-        articles, chunks = self.catalog.counts()
+        articles, chunks = self.kb.counts()
         return {"backends": self.backends.model_dump(), "articles": articles, "chunks": chunks}
 
     async def close(self) -> None:
-        for part in (self.drafter, self.store, self.embedder):
-            await part.close()
-        self.catalog.close()
+        await self.drafter.close()
+        await self.kb.close()

@@ -150,11 +150,14 @@ class Answer(BaseModel):
 
 
 class Draft(BaseModel):
-    """What a drafter returns; `required_data` None means "use the rule-based list"."""
+    """What a drafter returns; `required_data` None means "use the rule-based list".
+
+    `answers_ticket` is the drafter's own judgement of the evidence (None: it has none)."""
 
     text: str
     cited_chunk_ids: list[str] = Field(default_factory=list)
     required_data: list[RequiredItem] | None = None
+    answers_ticket: bool | None = None
 
 
 def sha256_text(text: str) -> str:

@@ -2,7 +2,7 @@
 
     messages = draft_messages(ticket, evidence, required, escalate)   # [system, user]
     response_format = RESPONSE_FORMAT                                  # JSON schema, strict
-    PROMPT_VERSION                                                     # "draft-v1"
+    PROMPT_VERSION                                                     # "draft-v2"
 
 The ticket is data, never instructions: it travels only inside `<ticket>` … `</ticket>` in the user
 message, the system prompt is a constant that no ticket changes, and anything in the ticket or
@@ -19,7 +19,7 @@ from typing import Any
 
 from rag.models import Hit, RequiredItem, Ticket
 
-PROMPT_VERSION = "draft-v1"
+PROMPT_VERSION = "draft-v2"
 
 SYSTEM = """\
 You are the drafting assistant of a customer-support team. You write a reply that a support agent \
@@ -46,7 +46,10 @@ evidence chunk says it is needed. Give each item a short "why" and the chunk ids
 that justify it.
 6. If the user message says ESCALATE: yes, do not answer the question: write a short, polite holding \
 reply saying the right team is looking into it, and ask for the required data.
-7. Write the draft in the customer's language, friendly and concise, as plain text (short numbered steps \
+7. "answers_ticket" says whether the evidence answers the customer's actual question (not merely the \
+same topic or vocabulary). If it does not, set it to false and write the holding reply of rule 6 \
+instead of an answer.
+8. Write the draft in the customer's language, friendly and concise, as plain text (short numbered steps \
 are fine). Greet the customer by first name if the ticket gives it; sign off without a name.
 """
 
@@ -54,6 +57,7 @@ RESPONSE_SCHEMA: dict[str, Any] = {
     "type": "object",
     "properties": {
         "draft": {"type": "string", "description": "The reply to the customer, plain text."},
+        "answers_ticket": {"type": "boolean", "description": "Does the evidence answer the customer's question?"},
         "cited_chunk_ids": {"type": "array", "items": {"type": "string"}},
         "required_data": {
             "type": "array",
@@ -69,7 +73,7 @@ RESPONSE_SCHEMA: dict[str, Any] = {
             },
         },
     },
-    "required": ["draft", "cited_chunk_ids", "required_data"],
+    "required": ["draft", "answers_ticket", "cited_chunk_ids", "required_data"],
     "additionalProperties": False,
 }
 

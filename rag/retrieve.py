@@ -21,12 +21,13 @@ from typing import Literal
 
 from rag.catalog import Catalog
 from rag.errors import EmbedderError, StoreError
+from rag.intents import EscalationIntents
 from rag.models import Hit, Tier
-from rag.protocols import Embedder, VectorStore
+from rag.protocols import Embedder, Vectors, VectorStore
 
 log = logging.getLogger(__name__)
 
-Mode = Literal["hybrid", "dense", "lexical"]
+Mode = Literal["hybrid", "dense", "keyword"]
 # Reciprocal-rank fusion with the usual k. BM25 votes at half weight because dense retrieval is
 # the stronger ranker on paraphrased tickets (npm dev set: dense-only MRR 0.67, BM25-only 0.54).
 # An article scores by its best chunk (max pooling): summing chunks favoured long articles.
@@ -56,8 +57,12 @@ class Retrieval:
     degraded_reasons: list[str] = field(default_factory=list)
     top_dense: float = 0.0  # best cosine among candidates (0 when dense search did not run)
     top_lexical: float = 0.0  # best BM25 among candidates
+    support: float = 0.0  # mean cosine of the five closest chunks (0 when dense search did not run)
+    query: str = ""
+    intent: float = 0.0  # cosine to the closest escalation-intent example (rag.intents)
+    intent_category: str = ""
     unknown_terms: list[str] = field(default_factory=list)  # ticket words the KB never uses
-    checked_terms: int = 0
+    unknown_share: float = 0.0  # their share of the ticket's words, weighted by rarity (IDF)
     timings_ms: dict[str, float] = field(default_factory=dict)
 
     @property
@@ -67,11 +72,19 @@ class Retrieval:
 
 
 class Retriever:
-    def __init__(self, embedder: Embedder, store: VectorStore, catalog: Catalog, mode: Mode = "hybrid") -> None:
+    def __init__(
+        self,
+        embedder: Embedder,
+        store: VectorStore,
+        catalog: Catalog,
+        mode: Mode = "hybrid",
+        intents: EscalationIntents | None = None,
+    ) -> None:
         self.embedder = embedder
         self.store = store
         self.catalog = catalog
         self.mode = mode
+        self.intents = intents or EscalationIntents.packaged()
 
     async def retrieve(self, query: str, top_articles: int = 5) -> Retrieval:
         mode: Mode = self.mode
@@ -79,14 +92,16 @@ class Retriever:
         started = time.perf_counter()
         timings: dict[str, float] = {}
         dense: list[tuple[str, float]] = []
+        intent: tuple[float, str] = (0.0, "")
         # Keyword search runs in a worker thread while the query is embedded (SQLite releases the GIL).
         lexical_task = asyncio.create_task(asyncio.to_thread(self._lexical, query))
         try:
-            if mode != "lexical":
+            if mode != "keyword":
                 try:
                     vector = await self.embedder.embed([query])
                     timings["embed"] = _ms(started)
                     dense = await self.store.query(vector[0], CANDIDATES)
+                    intent = await self._intent(vector)
                 except (EmbedderError, StoreError) as exc:
                     # The catalog is local, so keyword search still answers when the dense side is down.
                     if mode == "dense":
@@ -94,18 +109,27 @@ class Retriever:
                     log.warning("dense search failed, answering from lexical search only: %s", exc)
                     what = "embeddings" if isinstance(exc, EmbedderError) else "vector store"
                     reasons.append(f"{what} unavailable ({exc.backend}): keyword search only")
-                    mode = "lexical"
+                    mode = "keyword"
         finally:
-            lexical, unknown, checked = await lexical_task
+            lexical, unknown, unknown_share = await lexical_task
         result = self._fuse(dense, lexical if mode != "dense" else [], mode, top_articles, reasons)
-        result.unknown_terms, result.checked_terms = unknown, checked
+        result.unknown_terms, result.unknown_share = unknown, unknown_share
+        result.query, (result.intent, result.intent_category) = query, intent
+        result.support = sum(s for _, s in dense[:5]) / len(dense[:5]) if dense else 0.0
         timings["retrieve"] = _ms(started)
         result.timings_ms = timings
         return result
 
-    def _lexical(self, query: str) -> tuple[list[tuple[str, float]], list[str], int]:
-        unknown, checked = self.catalog.unknown_terms(query)
-        return self.catalog.lexical_search(query, CANDIDATES), unknown, checked
+    async def _intent(self, vector: Vectors) -> tuple[float, str]:
+        try:
+            await self.intents.prepare(self.embedder)  # once per process; a failure is retried next time
+        except EmbedderError as exc:
+            log.warning("escalation intents not embedded yet, confidence goes without them: %s", exc)
+        return self.intents.closest(vector[0])
+
+    def _lexical(self, query: str) -> tuple[list[tuple[str, float]], list[str], float]:
+        unknown, share = self.catalog.unknown_terms(query)
+        return self.catalog.lexical_search(query, CANDIDATES), unknown, share
 
     def _fuse(
         self,
@@ -117,7 +141,7 @@ class Retriever:
     ) -> Retrieval:
         fused: dict[str, float] = defaultdict(float)
         evidence: dict[str, dict[str, float]] = defaultdict(dict)  # chunk id -> dense/lexical score and rank
-        lists = [("dense", dense)] if mode != "lexical" else []
+        lists = [("dense", dense)] if mode != "keyword" else []
         lists += [("lexical", lexical)] if mode != "dense" else []
         for name, ranked in lists:
             for rank, (cid, score) in enumerate(ranked, 1):

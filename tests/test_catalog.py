@@ -67,8 +67,11 @@ def test_lexical_search_and_unknown_words(settings) -> None:
         hits = catalog.lexical_search("refund duplicate charge", 5)
         assert hits and hits[0][0].startswith("cancel-subscription-and-refunds#")
         assert [s for _, s in hits] == sorted((s for _, s in hits), reverse=True)
-        unknown, checked = catalog.unknown_terms("subpoena for the refunds")
-        assert unknown == ["subpoena"] and checked == 2
+        unknown, share = catalog.unknown_terms("subpoena for the refunds")
+        assert unknown == ["subpoena"] and 0.5 < share < 1.0  # a rare word weighs more than "refunds"
+        unknown, share = catalog.unknown_terms("can you reset my router's wifi password?")
+        assert unknown == ["router", "wifi"] and share > 0.5  # the possessive is the noun
+        assert catalog.unknown_terms("reset my password") == ([], 0.0)
         assert catalog.lexical_search("the and of", 5) == []  # only stop words: no query at all
     finally:
         catalog.close()

@@ -101,14 +101,90 @@ def test_installed_kb_script_runs(data_dir: Path) -> None:
 
 def test_eval_prints_the_quality_figures_per_mode(capsys: pytest.CaptureFixture[str]) -> None:
     tickets = SAMPLE_KB / "tickets.jsonl"
-    assert main(["eval", "--kb", str(SAMPLE_KB), "--tickets", str(tickets), "--modes", "hybrid,lexical", "--json"]) == 0
+    assert main(["eval", "--kb", str(SAMPLE_KB), "--tickets", str(tickets), "--modes", "hybrid,keyword", "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
-    assert report["tickets"] == 24 and set(report["modes"]) == {"hybrid", "lexical"}
-    hybrid = report["modes"]["hybrid"]
-    for key in ("recall@1", "recall@5", "mrr", "escalation_precision", "escalation_recall", "must_mention_found",
-                "latency_ms_p50", "latency_ms_p95"):
+    assert report["escalation"] == "shipped model" and "all" not in report
+    (kb,) = report["kbs"]
+    assert kb["tickets"] == 24 and set(kb["modes"]) == {"hybrid", "keyword"}
+    hybrid = kb["modes"]["hybrid"]
+    for key in (
+        "recall@1",
+        "recall@5",
+        "mrr",
+        "escalation_precision",
+        "escalation_recall",
+        "must_mention_found",
+        "answerable_escalated_share",
+        "latency_ms_p50",
+        "latency_ms_p95",
+    ):
         assert key in hybrid
-    assert hybrid["recall@5"] >= 0.9 and hybrid["mrr"] > report["modes"]["lexical"]["mrr"]
+    assert hybrid["recall@5"] >= 0.9 and hybrid["mrr"] > kb["modes"]["keyword"]["mrr"]
     assert main(["eval", "--kb", str(SAMPLE_KB), "--tickets", str(tickets), "--modes", "hybrid"]) == 0
     table = capsys.readouterr().out
     assert "R@5" in table and "MRR" in table and "hybrid" in table
+
+
+def _billing_kb(tmp_path: Path) -> tuple[Path, Path]:
+    """A second, smaller KB made of the sample's billing articles and their tickets."""
+    kb = tmp_path / "billing-kb"
+    kb.mkdir()
+    rows = [json.loads(line) for line in (SAMPLE_KB / "tickets.jsonl").read_text().splitlines() if line.strip()]
+    billing = [r for r in rows if r["topic"] == "billing" or r["expect"] == "escalate"]
+    for article in {a for r in billing for a in r["relevant"]}:
+        shutil.copy(SAMPLE_KB / f"{article}.md", kb / f"{article}.md")
+    tickets = tmp_path / "billing-tickets.jsonl"
+    tickets.write_text("".join(json.dumps(r) + "\n" for r in billing))
+    return kb, tickets
+
+
+def test_eval_over_several_kbs_judges_escalation_leave_one_kb_out(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    kb, tickets = _billing_kb(tmp_path)
+    argv = [
+        "eval",
+        "--kb",
+        str(SAMPLE_KB),
+        "--tickets",
+        str(SAMPLE_KB / "tickets.jsonl"),
+        "--kb",
+        str(kb),
+        "--tickets",
+        str(tickets),
+        "--modes",
+        "hybrid,dense",
+        "--json",
+    ]
+    assert main(argv) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["escalation"] == "leave-one-KB-out"
+    assert [k["name"] for k in report["kbs"]] == ["kb", "billing-kb"]
+    pooled = report["all"]["hybrid"]
+    oos, answerable = (
+        sum(int(k["modes"]["hybrid"][f].split("/")[1]) for k in report["kbs"])
+        for f in ("escalated_out_of_scope", "escalated_answerable")
+    )
+    assert pooled["escalated_out_of_scope"].endswith(f"/{oos}") and pooled["escalated_answerable"].endswith(
+        f"/{answerable}"
+    )
+    assert main(argv[:-1]) == 0
+    table = capsys.readouterr().out
+    assert "leave-one-KB-out" in table and "all (LOKO)" in table and "billing-kb" in table
+
+
+@pytest.mark.parametrize(
+    ("extra", "code", "message"),
+    [
+        (["--modes", "hybrid,semantic"], 1, "unknown retrieval mode 'semantic'"),
+        (["--modes", ","], 1, "no retrieval mode given"),
+        (["--kb", str(SAMPLE_KB)], 2, "one --tickets file for each --kb"),
+    ],
+)
+def test_eval_refuses_bad_arguments_in_one_line(
+    extra: list[str], code: int, message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = ["eval", "--kb", str(SAMPLE_KB), "--tickets", str(SAMPLE_KB / "tickets.jsonl"), *extra]
+    assert main(argv) == code
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err and len(err.strip().splitlines()) == 1

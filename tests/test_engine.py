@@ -53,10 +53,19 @@ async def test_at_most_one_in_ten_answerable_tickets_escalates(engine: Engine) -
     assert len(escalated) <= len(ANSWERABLE) // 10, escalated
 
 
-async def test_most_out_of_scope_tickets_escalate_with_a_holding_reply(engine: Engine) -> None:
-    answers = [await engine.answer(t["ticket"]) for t in OUT_OF_SCOPE]
+OFF_TOPIC = [
+    "My suitcase didn't arrive in Denver, who do I contact about lost baggage?",
+    "We received a subpoena and need you to produce all login records for one of your users.",
+]
+
+
+async def test_out_of_scope_tickets_escalate_with_a_holding_reply(engine: Engine) -> None:
+    answers = [await engine.answer(t) for t in OFF_TOPIC] + [await engine.answer(t["ticket"]) for t in OUT_OF_SCOPE]
     escalated = [a for a in answers if a.decision == "escalate"]
-    assert len(escalated) >= 3, [a.confidence for a in answers]
+    assert all(a.decision == "escalate" for a in answers[: len(OFF_TOPIC)]), [a.confidence for a in answers]
+    assert len(escalated) >= len(OFF_TOPIC) + len(OUT_OF_SCOPE) // 2, [a.confidence for a in answers]
+    # Shares "reset … password" with an article, so it may only get as far as review, never an answer.
+    assert (await engine.answer("can you reset my router's wifi password?")).decision != "answer"
     for answer in escalated:
         assert answer.confidence.level == "low"
         assert "checking this with the right team" in answer.draft
@@ -72,10 +81,20 @@ async def test_a_clear_ticket_answers_with_steps_warnings_and_links(engine: Engi
     assert "https://help.tallyhive.example/articles/two-factor-authentication" in answer.draft
     assert "recovery code" in answer.draft.lower()
     assert any("similarity" in r for r in answer.confidence.reasons)
+    assert answer.confidence.reasons[0].startswith("answered mainly because")
+
+
+async def test_the_first_reason_names_the_signal_that_decided(engine: Engine) -> None:
+    answer = await engine.answer("We received a subpoena and need you to produce all login records for one user.")
+    first = answer.confidence.reasons[0]
+    assert answer.decision == "escalate" and first.startswith("escalated mainly because")
+    assert any(word in first for word in ("similarity", "covers", "never occur", "goes to people"))
+    review = await engine.answer("can you reset my router's wifi password?")
+    assert review.decision != "answer" and "(router, wifi)" in review.confidence.reasons[0]
 
 
 async def test_evidence_is_ordered_by_tier_within_an_article(engine: Engine) -> None:
-    retrieval = await engine.retriever.retrieve("refund for a duplicate charge on my invoice")
+    retrieval = await engine.kb.retriever.retrieve("refund for a duplicate charge on my invoice")
     for article in retrieval.articles:
         ranks = [
             h.score + {"CRITICAL": 0.08, "HIGH": 0.04, "MEDIUM": 0.0, "LOW": -0.04}[h.chunk.tier.value]
@@ -110,13 +129,26 @@ async def test_customer_name_and_subject_are_used(engine: Engine) -> None:
     assert answer.draft.startswith("Hi Dana,")
 
 
-async def test_lexical_and_dense_modes_answer_too(settings, embedder) -> None:
+async def test_keyword_and_dense_modes_answer_too(settings, embedder) -> None:
     from rag.factory import build_engine
 
-    for mode in ("lexical", "dense"):
+    for mode in ("keyword", "dense"):
         engine = build_engine(settings, embedder=embedder, mode=mode)
         try:
             answer = await engine.answer("How do I export my timesheets to Excel?")
             assert answer.sources[0].article_id == "export-timesheets"
         finally:
             await engine.close()
+
+
+async def test_retrieval_mode_comes_from_settings(data_dir, embedder) -> None:
+    from rag.factory import build_engine
+    from tests.conftest import make_settings
+
+    engine = build_engine(make_settings(data_dir, kb_retrieval_mode="keyword"), embedder=embedder)
+    try:
+        answer = await engine.answer("How do I export my timesheets to Excel?")
+        assert engine.kb.mode == "keyword" and answer.sources[0].article_id == "export-timesheets"
+        assert answer.confidence.level != "high"  # keyword evidence alone never answers on its own
+    finally:
+        await engine.close()

@@ -130,7 +130,7 @@ async def test_invented_chunk_ids_are_dropped_and_logged(prod: Production, caplo
 
 async def test_drafter_returns_only_retrieved_citations(prod: Production) -> None:
     engine = prod.engine()
-    retrieval = await engine.retriever.retrieve("cancel my subscription", top_articles=3)
+    retrieval = await engine.kb.retriever.retrieve("cancel my subscription", top_articles=3)
     evidence = retrieval.evidence[:4]
     prod.openai.reply = {
         "draft": "Hi!",
@@ -187,3 +187,35 @@ def test_drafter_needs_a_key(tmp_path: Any) -> None:
 
     with pytest.raises(ConfigError, match="OPENAI_API_KEY"):
         OpenAIDrafter(make_settings(tmp_path, kb_drafter="openai"))
+
+
+async def test_the_drafter_can_say_the_evidence_does_not_answer_and_the_ticket_escalates(prod: Production) -> None:
+    engine = prod.engine()
+
+    def not_answered(request: dict[str, Any]) -> dict[str, Any]:
+        return {
+            **default_reply(request),
+            "answers_ticket": False,
+            "draft": "Hi there,\n\nThe right team is looking into this.\n\nBest regards,",
+        }
+
+    prod.openai.reply = not_answered
+    answer = await engine.answer("How do I reset my password? The reset e-mail never arrives.")
+    assert answer.decision == "escalate" and answer.confidence.level == "low"
+    assert answer.confidence.score < engine.settings.kb_confidence_low
+    assert answer.confidence.reasons[0] == (
+        "escalated mainly because the openai drafter found that the evidence does not answer the ticket"
+    )
+    assert "looking into this" in answer.draft
+    (request,) = prod.openai.chats
+    assert "answers_ticket" in request["response_format"]["json_schema"]["schema"]["required"]
+
+
+async def test_the_drafter_saying_it_answers_does_not_raise_confidence(prod: Production) -> None:
+    engine = prod.engine()
+    answer = await engine.answer("can you reset my router's wifi password?")
+    retrieval_only = await engine.kb.search("can you reset my router's wifi password?")
+    from rag.confidence import assess
+
+    expected = assess(retrieval_only, high=engine.settings.kb_confidence_high, low=engine.settings.kb_confidence_low)
+    assert answer.decision == expected.decision and answer.confidence.score == expected.confidence.score

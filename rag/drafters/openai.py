@@ -45,6 +45,7 @@ class _Reply(BaseModel):
     """What the JSON schema asks the model for."""
 
     draft: str = Field(min_length=1)
+    answers_ticket: bool = True
     cited_chunk_ids: list[str] = Field(default_factory=list)
     required_data: list[_Item] = Field(default_factory=list)
 
@@ -139,7 +140,12 @@ class OpenAIDrafter:
         if invented:
             log.warning("the model cited chunk ids that were not retrieved, dropped: %s", sorted(set(invented)))
         cited = list(dict.fromkeys(c for c in reply.cited_chunk_ids if c in known))
-        return Draft(text=redactor.restore(reply.draft).strip(), cited_chunk_ids=cited, required_data=items)
+        return Draft(
+            text=redactor.restore(reply.draft).strip(),
+            cited_chunk_ids=cited,
+            required_data=items,
+            answers_ticket=reply.answers_ticket,
+        )
 
     async def close(self) -> None:
         await self._client.close()

@@ -70,7 +70,12 @@ def default_reply(request: dict[str, Any]) -> dict[str, Any]:
         }
         for m in _CANDIDATE.finditer(section(user, "required_candidates"))
     ]
-    return {"draft": draft + "\n\nBest regards,", "cited_chunk_ids": ids[:2], "required_data": required}
+    return {
+        "draft": draft + "\n\nBest regards,",
+        "answers_ticket": True,
+        "cited_chunk_ids": ids[:2],
+        "required_data": required,
+    }
 
 
 class FakeOpenAI(FaultyServer):
