@@ -90,14 +90,10 @@ def features(retrieval: Retrieval) -> dict[str, float]:
         top = retrieval.articles[0]
         evidence = " ".join(f"{h.chunk.title} {h.chunk.heading_path} {h.chunk.text}" for h in top.hits)
         coverage = len(asked & content_words(evidence)) / len(asked) if asked else 0.0
-    per_article = sorted((max((h.dense or 0.0) for h in a.hits) for a in retrieval.articles), reverse=True)
-    lead = per_article[0] - per_article[1] if len(per_article) > 1 else 0.15
     return {
         "similarity": retrieval.top_dense,
         "coverage": coverage,
         "escalation_intent": retrieval.intent,
-        "support": retrieval.support,
-        "lead": min(0.15, lead),
         "unknown_words": retrieval.unknown_share,
     }
 
@@ -112,7 +108,7 @@ def fit(
     x = np.array([[row[name] for name in signals] for row in rows], dtype=np.float64)
     y = np.array(answerable, dtype=np.float64)
     w = np.array(sample_weights, dtype=np.float64)
-    means, scales = x.mean(axis=0), x.std(axis=0) + 1e-9
+    means, scales = x.mean(axis=0), np.maximum(x.std(axis=0), 1e-3)  # a constant signal must not divide by 0
     z = np.hstack([np.ones((len(x), 1)), (x - means) / scales])
     beta = np.zeros(z.shape[1])
     ridge = np.diag([0.0] + [1.0] * len(signals))

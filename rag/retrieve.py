@@ -7,7 +7,8 @@
 Chunks are fused with reciprocal-rank fusion, then grouped by article, so one long article with
 many matching chunks does not crowd the others out; within an article, evidence is ordered by
 score with a nudge for higher tiers. If the embedder fails, retrieval goes on lexical-only and
-says so (`degraded_reasons`).
+says so (`degraded_reasons`). It also records what confidence reads besides the hits: the ticket's
+words unknown to the KB and its closeness to the escalation intents (rag/intents.py).
 """
 
 from __future__ import annotations
@@ -57,7 +58,6 @@ class Retrieval:
     degraded_reasons: list[str] = field(default_factory=list)
     top_dense: float = 0.0  # best cosine among candidates (0 when dense search did not run)
     top_lexical: float = 0.0  # best BM25 among candidates
-    support: float = 0.0  # mean cosine of the five closest chunks (0 when dense search did not run)
     query: str = ""
     intent: float = 0.0  # cosine to the closest escalation-intent example (rag.intents)
     intent_category: str = ""
@@ -115,7 +115,6 @@ class Retriever:
         result = self._fuse(dense, lexical if mode != "dense" else [], mode, top_articles, reasons)
         result.unknown_terms, result.unknown_share = unknown, unknown_share
         result.query, (result.intent, result.intent_category) = query, intent
-        result.support = sum(s for _, s in dense[:5]) / len(dense[:5]) if dense else 0.0
         timings["retrieve"] = _ms(started)
         result.timings_ms = timings
         return result

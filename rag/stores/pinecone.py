@@ -247,6 +247,14 @@ class PineconeStore:
         )
         return [(str(m.id), float(m.score)) for m in (getattr(response, "matches", None) or [])]
 
+    async def drop_namespace(self) -> None:
+        """Delete every vector of this store's namespace (`kb eval` cleans up its private one)."""
+        index = await self._open()
+        await self._call(
+            f"delete of namespace {self.namespace}",
+            lambda: index.delete(delete_all=True, namespace=self.namespace),
+        )
+
     async def close(self) -> None:
         if self._index is not None:
             await self._index.close()
