@@ -29,10 +29,11 @@ import numpy as np
 
 from rag.models import Confidence, Decision, Level
 from rag.retrieve import Retrieval
-from rag.text import content_words
+from rag.text import content_words, kb_words
 
 SIGNALS = ("similarity", "coverage", "escalation_intent", "unknown_words")
 LOW_ANCHOR = 0.35  # the score of the escalation point (the default KB_CONFIDENCE_LOW)
+UNKNOWN_TOLERATED = 0.7  # keyword-only answers: IDF share of unknown words before confidence drops
 ANSWERABLE_BELOW = 0.03  # share of answerable fitting tickets allowed under the escalation point
 PROBE_WEIGHT = 0.2  # an off-topic probe counts a fifth of a labelled ticket when fitting
 
@@ -88,8 +89,10 @@ def features(retrieval: Retrieval) -> dict[str, float]:
     if retrieval.articles:
         asked = content_words(retrieval.query)
         top = retrieval.articles[0]
-        evidence = " ".join(f"{h.chunk.title} {h.chunk.heading_path} {h.chunk.text}" for h in top.hits)
-        coverage = len(asked & content_words(evidence)) / len(asked) if asked else 0.0
+        found: set[str] = set()
+        for hit in top.hits:
+            found |= kb_words(hit.chunk.embedding_text())
+        coverage = len(asked & found) / len(asked) if asked else 0.0
     return {
         "similarity": retrieval.top_dense,
         "coverage": coverage,
@@ -161,13 +164,13 @@ def drafter_says_unanswered(assessed: Assessment, drafter: str, *, low: float) -
 
 def _keyword_only(retrieval: Retrieval, title: str, high: float) -> tuple[float, list[str]]:
     # No semantic signal: keyword strength makes it "review" at best, never "answer". BM25 alone
-    # tells answerable from out-of-scope poorly, so it is "review" unless the ticket is full of
-    # words the KB never uses.
+    # tells answerable from out-of-scope poorly, so it is "review" unless most of the ticket's
+    # weight is in words the KB never uses (names and chatter in a long ticket stay below 0.7).
     unknown = retrieval.unknown_share
     strength = min(1.0, max(0.0, (retrieval.top_lexical - 8.0) / 12.0))
-    score = 0.36 + 0.2 * strength - 1.5 * max(0.0, unknown - 0.35)
+    score = 0.36 + 0.2 * strength - 1.5 * max(0.0, unknown - UNKNOWN_TOLERATED)
     reasons = [f"keyword search only: best match “{title}”"]
-    if unknown >= 0.3:
+    if unknown >= UNKNOWN_TOLERATED:
         shown = ", ".join(retrieval.unknown_terms[:4])
         reasons.append(f"{unknown:.0%} of the ticket's words never occur in the KB ({shown})")
     return round(max(0.0, min(high - 0.01, score)), 3), reasons

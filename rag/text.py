@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 
 # Words that carry no topic; left out of the FTS query so BM25 is not diluted by them.
@@ -35,6 +36,15 @@ def stem(word: str) -> str:
 def content_words(text: str) -> set[str]:
     """Lower-cased, stemmed words that carry meaning."""
     return {stem(w) for w in _WORD.findall(text.lower()) if w not in STOPWORDS and len(w) > 1}
+
+
+@functools.lru_cache(maxsize=32_768)
+def kb_words(text: str) -> frozenset[str]:
+    """content_words of KB text (sentences, steps, headings, chunks), cached: they recur in every answer.
+
+    Only KB text comes here, never ticket text (which is neither repeated nor ours to keep).
+    """
+    return frozenset(content_words(text))
 
 
 def plain(markdown: str) -> str:

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from rag.models import Draft, Hit, RequiredItem, Ticket, Tier
-from rag.text import content_words, plain, sentences
+from rag.text import content_words, kb_words, plain, sentences
 
 MAX_ARTICLES = 3  # sentences come from the best three articles only
 MAX_SENTENCES = 5
@@ -149,16 +149,7 @@ class ExtractiveDrafter:
 
 
 def _overlap(asked: set[str], text: str) -> float:
-    return float(len(asked & _kb_words(text)))
-
-
-@functools.lru_cache(maxsize=32_768)
-def _kb_words(text: str) -> frozenset[str]:
-    """content_words of KB text (sentences, steps, headings), cached: they recur in every answer.
-
-    Only KB text comes here, never ticket text (which is neither repeated nor ours to keep).
-    """
-    return frozenset(content_words(text))
+    return float(len(asked & kb_words(text)))
 
 
 def _is_warning(sentence: str) -> bool:
