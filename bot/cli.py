@@ -1,8 +1,11 @@
 """`kb`: the command line door.
 
 kb ingest examples/kb --data-dir ./kb-data
+kb ingest my-kb --data-dir ./kb-data --replace-sample     # swap the sample KB for yours
+kb sources --data-dir ./kb-data                           # what was ingested, and when
+kb remove my-kb --data-dir ./kb-data                      # every article of one source
 kb ask --data-dir ./kb-data "I was charged twice this month"
-kb ask --json --file tickets.jsonl
+kb ask --json --file tickets.jsonl                        # or --file - (stdin)
 kb eval --kb examples/kb --tickets examples/kb/tickets.jsonl
 kb serve
 """
@@ -13,18 +16,23 @@ import argparse
 import asyncio
 import json
 import logging
+import shlex
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
-from bot import messages
+from bot import manage, messages
 from bot.render import ProgressBar, render_answer
 from rag.errors import KBError
 from rag.models import Ticket
 from rag.settings import Settings
+
+if TYPE_CHECKING:
+    from rag.catalog import SourceStats
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -43,13 +51,37 @@ def _setup_logging(verbose: bool) -> None:
     )
 
 
+def _fail(message: str, code: int = 1) -> int:
+    print(message, file=sys.stderr)
+    return code
+
+
 async def _ingest(args: argparse.Namespace) -> int:
     from ingest.pipeline import ingest
     from rag.factory import build_kb
 
     settings = _settings(args)
+    problem = manage.data_dir_problem(settings, read_only=False)
+    if problem:
+        return _fail(problem)
+    command = " ".join(["kb ingest", *map(shlex.quote, args.paths)])
+    if args.data_dir:
+        command += f" --data-dir {shlex.quote(args.data_dir)}"
     kb = build_kb(settings)
     try:
+        refusal, note = await manage.keep_sample_apart(
+            kb,
+            settings,
+            args.paths,
+            replace=args.replace_sample,
+            keep=args.keep_sample,
+            dry_run=args.dry_run,
+            command=command,
+        )
+        if refusal:
+            return _fail(refusal)
+        if note:
+            print(note)
         bar = ProgressBar("embedding", enabled=not args.quiet)
         summary = await ingest(kb, [Path(p) for p in args.paths], dry_run=args.dry_run, progress=bar.update)
         bar.done()
@@ -57,33 +89,48 @@ async def _ingest(args: argparse.Namespace) -> int:
         await kb.close()
     for error in summary.errors:
         print(messages.INGEST_FILE_ERROR.format(error=error), file=sys.stderr)
+    for skipped in summary.skipped:
+        print(messages.INGEST_SKIPPED.format(error=skipped), file=sys.stderr)
     for warning in summary.warnings:
         print(messages.INGEST_WARNING.format(warning=warning), file=sys.stderr)
     print(summary.line())
-    if summary.articles == 0 and summary.errors:
-        return 1
+    if summary.failed:
+        return _fail(messages.INGEST_INCOMPLETE.format(count=len(summary.errors) + len(summary.skipped)))
     return 0
 
 
-def _read_tickets(path: Path) -> list[Ticket]:
+def _read_tickets(name: str) -> list[Ticket]:
+    """Tickets from a JSONL file, or from stdin when `name` is "-"."""
+    if name == "-":
+        return _parse_tickets(sys.stdin, messages.STDIN_NAME)
+    with Path(name).open(encoding="utf-8") as handle:
+        return _parse_tickets(handle, name)
+
+
+def _parse_tickets(lines: Iterable[str], name: str) -> list[Ticket]:
     tickets: list[Ticket] = []
-    with path.open(encoding="utf-8") as handle:
-        for number, line in enumerate(handle, 1):
-            if not line.strip():
-                continue
-            try:
-                raw = json.loads(line)
-                if isinstance(raw, str):
-                    raw = {"ticket": raw}
-                fields = {k: raw[k] for k in ("ticket", "subject", "customer", "metadata") if k in raw}
-                tickets.append(Ticket(**fields))
-            except (json.JSONDecodeError, ValidationError, TypeError) as exc:
-                raise KBError(messages.BAD_TICKET_LINE.format(path=path, line=number, error=_short(exc))) from exc
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            raw = json.loads(line)
+            if isinstance(raw, str):
+                raw = {"ticket": raw}
+            fields = {k: raw[k] for k in ("ticket", "subject", "customer", "metadata") if k in raw}
+            tickets.append(Ticket(**fields))
+        except (json.JSONDecodeError, ValidationError, TypeError) as exc:
+            raise KBError(messages.BAD_TICKET_LINE.format(path=name, line=number, error=_short(exc))) from exc
+    if not tickets:
+        raise KBError(messages.NO_TICKETS.format(path=name))
     return tickets
 
 
 def _short(exc: Exception) -> str:
-    return _describe(exc).splitlines()[0]
+    return _first_line(_describe(exc))
+
+
+def _first_line(text: str) -> str:
+    return text.strip().splitlines()[0] if text.strip() else ""
 
 
 def _describe(exc: Exception) -> str:
@@ -96,10 +143,14 @@ async def _ask(args: argparse.Namespace) -> int:
     from rag.factory import build_engine
 
     if bool(args.text) == bool(args.file):
-        print(messages.ASK_NEEDS_TEXT_OR_FILE, file=sys.stderr)
-        return 2
-    tickets = _read_tickets(Path(args.file)) if args.file else [Ticket(ticket=" ".join(args.text))]
+        return _fail(messages.ASK_NEEDS_TEXT_OR_FILE, 2)
     settings = _settings(args)
+    problem = manage.data_dir_problem(settings, read_only=True)
+    if problem:
+        return _fail(problem)
+    if not settings.db_path.exists():
+        return _fail(messages.EMPTY_KB.format(data_dir=settings.kb_data_dir))
+    tickets = _read_tickets(args.file) if args.file else [Ticket(ticket=" ".join(args.text))]
     engine = build_engine(settings)
     try:
         if engine.kb.counts()[1] == 0:
@@ -132,43 +183,126 @@ async def _eval(args: argparse.Namespace) -> int:
 async def _bench(args: argparse.Namespace) -> int:
     from bot.bench import run_bench
 
-    await run_bench(
-        kb=Path(args.kb),
-        tickets=Path(args.tickets) if args.tickets else None,
-        sizes=[int(s) for s in args.sizes.split(",") if s],
-    )
+    sizes = _sizes(args.sizes)
+    if sizes is None:
+        return _fail(messages.BENCH_BAD_SIZES.format(value=args.sizes), 2)
+    await run_bench(kb=Path(args.kb), tickets=Path(args.tickets) if args.tickets else None, sizes=sizes)
+    return 0
+
+
+def _sizes(text: str) -> list[int] | None:
+    """Chunk counts from "10000,100000"; None unless every part is a whole number above 0."""
+    parts = [p.strip() for p in text.split(",") if p.strip()]
+    if not parts or not all(p.isdecimal() and int(p) > 0 for p in parts):
+        return None
+    return [int(p) for p in parts]
+
+
+async def _sources(args: argparse.Namespace) -> int:
+    from rag.catalog import Catalog  # no embedder, no vector store: listing needs only the catalog
+
+    settings = _settings(args)
+    problem = manage.data_dir_problem(settings, read_only=True)
+    if problem:
+        return _fail(problem)
+    sources: list[SourceStats] = []
+    if settings.db_path.exists():  # an existing but empty data dir gets no catalog file either
+        catalog = Catalog.open(settings.db_path)
+        try:
+            sources = catalog.sources()
+        finally:
+            catalog.close()
+    if args.json:
+        print(json.dumps(manage.sources_json(sources, settings), indent=2))
+    else:
+        print(manage.render_sources(sources, settings))
+    return 0
+
+
+async def _remove(args: argparse.Namespace) -> int:
+    from rag.factory import build_kb
+
+    settings = _settings(args)
+    problem = manage.data_dir_problem(settings, read_only=True)
+    if problem:
+        return _fail(problem)
+    if not settings.db_path.exists():
+        return _fail(manage.unknown_source(args.source, [], settings))
+    kb = build_kb(settings)
+    try:
+        sources = kb.catalog.sources()
+        match = manage.find_source(sources, args.source)
+        if match is None:
+            return _fail(manage.unknown_source(args.source, sources, settings))
+        articles, chunks = await kb.remove_source(match.source)
+    finally:
+        await kb.close()
+    print(messages.REMOVED.format(source=match.source, articles=articles, chunks=chunks))
     return 0
 
 
 async def _feedback(args: argparse.Namespace) -> int:
     from bot.slack.feedback import feedback_report
 
-    print(feedback_report(_settings(args), days=args.days), end="")
+    settings = _settings(args)
+    problem = manage.data_dir_problem(settings, read_only=True)
+    if problem:
+        return _fail(problem)
+    print(feedback_report(settings, days=args.days), end="")
     return 0
 
 
 async def _serve(args: argparse.Namespace) -> int:
     from bot.server import serve
 
-    await serve(_settings(args))
+    settings = _settings(args)
+    problem = manage.data_dir_problem(settings, read_only=False)
+    if problem:
+        return _fail(problem)
+    await serve(settings)
     return 0
+
+
+def _version() -> str:
+    try:
+        return version("kb-rag")
+    except PackageNotFoundError:  # running from a source tree that was never installed
+        return "unknown"
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="kb", description=messages.CLI_DESCRIPTION)
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logs on stderr")
+    parser.add_argument("--version", action="version", version=messages.VERSION.format(version=_version()))
     sub = parser.add_subparsers(dest="command", required=True)
 
-    p = sub.add_parser("ingest", help="ingest articles (Markdown, HTML, text, Zendesk JSON)")
+    p = sub.add_parser(
+        "ingest", help="ingest articles (Markdown, HTML, text, Zendesk JSON)", description=messages.INGEST_DESCRIPTION
+    )
     p.add_argument("paths", nargs="+", help="folders or files of articles")
     p.add_argument("--data-dir", help="where the store lives (KB_DATA_DIR, default ./kb-data)")
     p.add_argument("--dry-run", action="store_true", help="say what would change, change nothing")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    sample = p.add_mutually_exclusive_group()
+    sample.add_argument(
+        "--replace-sample", action="store_true", help="remove the sample KB (examples/kb, KB_SAMPLE_KB) first"
+    )
+    sample.add_argument("--keep-sample", action="store_true", help="ingest next to the sample KB on purpose")
     p.set_defaults(run=_ingest)
+
+    p = sub.add_parser("sources", help="list what was ingested: sources, articles, chunks, last ingest")
+    p.add_argument("--data-dir", help="where the store lives (KB_DATA_DIR)")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.set_defaults(run=_sources)
+
+    p = sub.add_parser("remove", help="remove every article of one source (as `kb sources` lists it)")
+    p.add_argument("source", help="the folder or file that was ingested")
+    p.add_argument("--data-dir", help="where the store lives (KB_DATA_DIR)")
+    p.set_defaults(run=_remove)
 
     p = sub.add_parser("ask", help="answer a ticket")
     p.add_argument("text", nargs="*", help="the ticket text")
-    p.add_argument("--file", help='a JSONL file of tickets ({"ticket": ...} a line)')
+    p.add_argument("--file", help='a JSONL file of tickets ({"ticket": ...} a line); - reads stdin')
     p.add_argument("--json", action="store_true", help="print the answer JSON (one a line)")
     p.add_argument("--data-dir", help="where the store lives (KB_DATA_DIR)")
     p.set_defaults(run=_ask)
@@ -202,7 +336,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as exc:  # --help, --version and usage errors: argparse has printed them
+        return exc.code if isinstance(exc.code, int) else 0 if exc.code is None else 2
     try:
         if args.command != "serve":  # the server configures its own (JSON) logging
             _setup_logging(args.verbose)
@@ -210,7 +347,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         return 130
     except (KBError, ValidationError, OSError) as exc:
-        print(messages.CLI_ERROR.format(error=_describe(exc)), file=sys.stderr)
+        print(messages.CLI_ERROR.format(error=_first_line(_describe(exc)) or type(exc).__name__), file=sys.stderr)
+        return 1
+    except Exception as exc:  # a bug: one line, the traceback only with -v
+        logging.getLogger(__name__).debug("unexpected error", exc_info=True)
+        print(messages.CLI_UNEXPECTED.format(kind=type(exc).__name__, error=_first_line(str(exc))), file=sys.stderr)
         return 1
 
 

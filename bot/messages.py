@@ -5,6 +5,12 @@ from __future__ import annotations
 # --- CLI -------------------------------------------------------------------------------------
 CLI_DESCRIPTION = "kb-rag: answer support tickets from your help-center articles."
 CLI_ERROR = "error: {error}"
+INGEST_DESCRIPTION = (
+    "Each folder or file given is one source. Ingest is incremental: unchanged articles are skipped, and "
+    "articles that disappeared from a source are deleted (unless some of its files failed to load); other "
+    "sources are never touched: `kb sources` lists them, `kb remove SOURCE` deletes one. Exits 1 when a "
+    "file could not be ingested (unreadable, or a PDF/Word/slides document)."
+)
 INGEST_FILE_ERROR = "skipped {error}"
 INGEST_WARNING = "warning: {warning}"
 ASK_NEEDS_TEXT_OR_FILE = "kb ask: give the ticket text or --file TICKETS.jsonl (not both)"
@@ -16,6 +22,36 @@ EVAL_DESCRIPTION = (
     "leave-one-KB-out: the confidence model is refitted on the other KBs for each one."
 )
 BAD_TICKET_LINE = '{path}, line {line}: not a ticket ({error}); expected {{"ticket": "..."}}'
+NO_TICKETS = 'kb ask: no tickets in {path}; expected one {{"ticket": "..."}} a line'
+STDIN_NAME = "<stdin>"
+CLI_UNEXPECTED = "error: unexpected {kind}: {error} (run `kb -v ...` for the details)"
+VERSION = "kb-rag {version}"
+BENCH_BAD_SIZES = "kb bench: --sizes takes comma-separated chunk counts above 0, such as 10000,100000 (not {value!r})"
+INGEST_SKIPPED = "{error}"
+INGEST_INCOMPLETE = "kb ingest: {count} file(s) not ingested (listed above); the other files were"
+
+# --- data dir and KB management (`kb sources`, `kb remove`, `kb ingest --replace-sample`) -----
+DATA_DIR_IS_FILE = "The data dir {path} is a file, not a folder: give a folder with --data-dir (or KB_DATA_DIR)."
+DATA_DIR_MISSING = (
+    "The data dir {path} does not exist, so nothing was ingested there: "
+    "run `kb ingest PATH --data-dir {path}` (or check --data-dir / KB_DATA_DIR)."
+)
+SOURCES_EMPTY = "No sources in {data_dir} yet: run `kb ingest PATH --data-dir {data_dir}`."
+SOURCES_COLUMNS = ("source", "articles", "chunks", "last ingest")
+SOURCES_SAMPLE_TAG = "{source} (sample KB)"
+SOURCES_TOTAL = "total: {count} source(s)"
+SOURCES_TIME_UNKNOWN = "unknown"
+REMOVE_UNKNOWN = "kb remove: no source {source!r} in {data_dir}; known sources: {known}"
+REMOVE_NONE_KNOWN = "none (the knowledge base is empty)"
+REMOVED = "removed {source}: {articles} articles, {chunks} chunks"
+SAMPLE_IN_THE_WAY = (
+    "{data_dir} holds only the sample KB ({sample}, the demo help center `kb serve` starts with); "
+    "ingesting next to it would mix the demo articles into your answers. To replace it: "
+    "`{command} --replace-sample` (to keep both: `{command} --keep-sample`)."
+)
+SAMPLE_REPLACED = "removed the sample KB {sample}: {articles} articles, {chunks} chunks"
+SAMPLE_WOULD_REPLACE = "would remove the sample KB {sample}: {articles} articles, {chunks} chunks"
+SAMPLE_KEPT_MISSING_PATH = "kb ingest: {path} does not exist; the sample KB was kept"
 
 # --- answer rendering (CLI and Slack share the words) ------------------------------------------
 LEVEL_LABEL = {"high": "High", "medium": "Medium", "low": "Low"}
@@ -57,6 +93,10 @@ HTTP_REFUSE_OPEN = (
 SERVE_LISTENING = "kb-rag listening on {url} (embedder={embedder}, store={store}, drafter={drafter}; {chunks} chunks)"
 SERVE_SEEDING = "First start with an empty knowledge base: ingesting the sample KB from {path}"
 SERVE_NO_SAMPLE = "The knowledge base is empty and no sample KB was found at {path}; run `kb ingest PATH`."
+SERVE_NOT_RESEEDING = (
+    "The knowledge base is empty because its sources were removed; the sample KB is only ingested into "
+    "a data dir that never had any: run `kb ingest PATH`."
+)
 SERVE_SEEDED = "Sample KB ready: {summary}"
 SERVE_STOPPING = "Stopping: finishing in-flight requests"
 SERVE_STOPPED = "Stopped"

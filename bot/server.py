@@ -2,8 +2,8 @@
 
     await serve(Settings())                        # KB_HOST:KB_PORT, JSON-lines logs on stderr
 
-On first start with an empty knowledge base it ingests the sample KB (KB_SAMPLE_KB, default
-examples/kb next to the package). SIGTERM and SIGINT stop accepting connections, let in-flight
+On first start with a data dir that never had anything ingested it ingests the sample KB
+(KB_SAMPLE_KB, default examples/kb next to the package). SIGTERM and SIGINT stop accepting connections, let in-flight
 requests finish (up to SHUTDOWN_TIMEOUT_S), then close the engine.
 """
 
@@ -15,13 +15,13 @@ import logging
 import signal
 import sys
 from collections.abc import Callable
-from pathlib import Path
 
 from aiohttp import web
 
 from bot import messages
 from bot.http.app import build_http_app, check_exposure
 from bot.logs import setup_json_logging
+from bot.manage import DEFAULT_SAMPLE_KB, sample_kb
 from bot.render import ProgressBar
 from rag.engine import Engine
 from rag.settings import Settings
@@ -29,7 +29,7 @@ from rag.settings import Settings
 log = logging.getLogger(__name__)
 
 SHUTDOWN_TIMEOUT_S = 30.0
-DEFAULT_SAMPLE_KB = Path(__file__).resolve().parent.parent / "examples" / "kb"
+__all__ = ["DEFAULT_SAMPLE_KB", "SHUTDOWN_TIMEOUT_S", "seed_sample_kb", "serve"]
 
 
 async def serve(settings: Settings, *, ready: Callable[[str], None] | None = None) -> None:
@@ -50,10 +50,15 @@ async def serve(settings: Settings, *, ready: Callable[[str], None] | None = Non
 
 
 async def seed_sample_kb(engine: Engine, settings: Settings) -> None:
-    """Ingest the sample KB into an empty catalog (first start); do nothing otherwise."""
+    """Ingest the sample KB into a data dir that never had anything ingested; do nothing otherwise.
+
+    A KB emptied by `kb remove` stays empty: the demo articles never come back by themselves."""
     if engine.kb.counts()[1] > 0:
         return
-    path = settings.kb_sample_kb or DEFAULT_SAMPLE_KB
+    if engine.kb.catalog.meta("first_ingest") is not None:
+        log.warning(messages.SERVE_NOT_RESEEDING)
+        return
+    path = sample_kb(settings)
     if not path.exists():
         log.warning(messages.SERVE_NO_SAMPLE.format(path=path))
         return

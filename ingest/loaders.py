@@ -1,6 +1,8 @@
 """Read article sources (Markdown, HTML, plain text, Zendesk JSON) into `Article`s.
 
 A bad file never stops a batch: it becomes an `IngestError` naming the file, and the rest loads.
+A document in a folder that kb-rag cannot read (PDF, Word, slides, spreadsheets) is listed in
+`skipped`; other files of other types (images, styles) are ignored.
 A file that is not an article (a draft, a redirect stub, a crawled index page) is skipped, with a
 warning when it looked like one.
 
@@ -36,6 +38,13 @@ TEXT = {".txt"}
 JSON = {".json"}
 JSON_LINES = {".jsonl"}
 SUPPORTED = MARKDOWN | HTML | TEXT | JSON | JSON_LINES
+# Documents a user may expect to be read but kb-rag cannot: reported as skipped. Other files in a
+# folder (images, styles, scripts, fonts of a docs repo or a crawled site) are ignored quietly.
+UNSUPPORTED_DOCUMENTS = {
+    ".pdf", ".doc", ".docx", ".odt", ".rtf", ".pages", ".epub",
+    ".ppt", ".pptx", ".odp", ".key", ".xls", ".xlsx", ".ods", ".numbers",
+}  # fmt: skip
+UNSUPPORTED_REASON = "unsupported format ({suffix}), skipped: convert it to Markdown, HTML or plain text"
 # Repository furniture that lives next to articles but is not one (only skipped inside folders).
 NOT_ARTICLES = {"readme", "license", "licence", "changelog", "contributing"}
 # File names that say "the page of this folder": the folder names the article.
@@ -57,6 +66,7 @@ class LoadResult:
     errors: list[IngestError] = field(default_factory=list)
     files: int = 0  # article files looked at, loaded or not
     warnings: list[str] = field(default_factory=list)  # files skipped as not articles, and why
+    skipped: list[IngestError] = field(default_factory=list)  # documents in a format kb-rag cannot read
 
 
 class _Skip(Exception):
@@ -132,6 +142,9 @@ def _article_files(root: Path, result: LoadResult) -> Iterator[Path]:
         if any(part.startswith(".") for part in rel.parts) or not file.is_file():
             continue
         suffix = file.suffix.lower()
+        if suffix in UNSUPPORTED_DOCUMENTS:
+            result.skipped.append(IngestError(str(file), UNSUPPORTED_REASON.format(suffix=suffix)))
+            continue
         if suffix not in SUPPORTED or file.stem.lower() in NOT_ARTICLES:
             continue
         # Lines of JSON in a KB folder are often tickets or eval sets; only article lines are read.

@@ -7,6 +7,8 @@ An article whose content hash is unchanged is skipped before chunking. Inside a 
 a chunk whose text hash is already in the catalog reuses its vector (no new embedding). Articles
 that disappeared from a source are deleted, unless some files of that source failed to load:
 then nothing of that source is deleted, because a broken file is not a removed article.
+Each root given is one source (`articles.source`); a real run stamps its last ingest time
+(`kb sources` lists them, `kb remove` deletes one).
 """
 
 from __future__ import annotations
@@ -16,11 +18,13 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
 
 from ingest.chunking import chunk_article
+from ingest.intake import store_intake
 from ingest.loaders import load_sources
 from rag.catalog import ArticleRow
 from rag.errors import IngestError
@@ -48,6 +52,13 @@ class IngestSummary:
     dry_run: bool = False
     errors: list[IngestError] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    skipped: list[IngestError] = field(default_factory=list)  # documents in an unsupported format
+    intake_topics: int = 0  # topics of the folders' intake files (intake.yml)
+
+    @property
+    def failed(self) -> bool:
+        """Some files were not ingested (unreadable, or in a format kb-rag cannot read)."""
+        return bool(self.errors or self.skipped)
 
     def line(self) -> str:
         verb = "would change" if self.dry_run else "ingested"
@@ -56,7 +67,10 @@ class IngestSummary:
             f"({self.articles_changed} changed, {self.articles_deleted} deleted); chunks: "
             f"{self.chunks_added} added, {self.chunks_updated} updated, {self.chunks_deleted} deleted, "
             f"{self.chunks_unchanged} unchanged, {self.chunks_embedded} embedded; "
-            f"{len(self.errors)} errors; {self.seconds:.2f} s"
+            f"{len(self.errors)} errors; "
+            + (f"{len(self.skipped)} unsupported files skipped; " if self.skipped else "")
+            + (f"intake.yml: {self.intake_topics} topics; " if self.intake_topics else "")
+            + f"{self.seconds:.2f} s"
         )
 
 
@@ -71,6 +85,7 @@ async def ingest(
         dry_run=dry_run,
         errors=loaded.errors,
         warnings=list(loaded.warnings),
+        skipped=loaded.skipped,
     )
     catalog = kb.catalog
 
@@ -97,6 +112,8 @@ async def ingest(
         else:
             doomed += gone
 
+    # After the failed roots are known: a broken intake file is an error, not a reason to keep articles.
+    summary.intake_topics = store_intake(catalog, [Path(p) for p in paths], summary.errors, dry_run=dry_run)
     plans = [(a, _chunks(a, kb.embedder.model_id)) for a in changed]
     summary.articles_changed = len(changed)
     summary.articles_deleted = len(doomed)
@@ -134,6 +151,8 @@ async def ingest(
         await kb.write_article(_row(article), chunks, matrix)
     for article_id in doomed:
         await kb.delete_article(article_id)
+    now = datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+    catalog.record_ingest([r for r in roots if Path(r).exists()], now)
     summary.seconds = time.perf_counter() - started
     log.info("ingest %s", summary.line())
     return summary

@@ -4,6 +4,7 @@
     catalog.bind_model("sentence-transformers/all-MiniLM-L6-v2@onnx-int8", 384)  # refuses a mismatch
     catalog.replace_article(article_row, chunks, vectors)                       # one transaction
     catalog.lexical_search("refund charged twice", 20)                          # BM25 via FTS5
+    catalog.sources()                                   # each ingested root: articles, chunks, last ingest
 
 The catalog is always local, whatever the vector store: it keeps what incremental ingest compares
 (content hashes, the vectors already paid for) and the lexical side of hybrid search.
@@ -52,6 +53,28 @@ def _migration_1(db: sqlite3.Connection) -> None:
     )
 
 
+def _migration_2(db: sqlite3.Connection) -> None:
+    # The team's intake file of each ingested KB folder (rag/intake.py), kept so the server has it.
+    db.execute("CREATE TABLE intake (source TEXT PRIMARY KEY, path TEXT NOT NULL, text TEXT NOT NULL)")
+
+
+def _migration_3(db: sqlite3.Connection) -> None:
+    """`sources`: each ingested root (as in `articles.source`) and when it was last ingested.
+
+    Data dirs from before this migration get a row per existing source with an unknown time; the
+    `first_ingest` meta key says something was ever ingested (so `kb serve` never re-seeds the sample
+    into a KB whose sources were all removed)."""
+    _run_script(
+        db,
+        """
+        CREATE TABLE sources (source TEXT PRIMARY KEY, last_ingest TEXT);
+        INSERT INTO sources(source) SELECT DISTINCT source FROM articles;
+        CREATE INDEX articles_source ON articles(source);
+        INSERT OR IGNORE INTO meta(key, value) SELECT 'first_ingest', 'unknown' WHERE EXISTS (SELECT 1 FROM articles)
+        """,
+    )
+
+
 def _run_script(db: sqlite3.Connection, script: str) -> None:
     # Not executescript(): it commits first, and a migration must stay inside its transaction.
     for statement in script.split(";"):
@@ -59,7 +82,8 @@ def _run_script(db: sqlite3.Connection, script: str) -> None:
             db.execute(statement)
 
 
-MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_migration_1]
+# Append only: a data dir's `PRAGMA user_version` is how many of these already ran.
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_migration_1, _migration_2, _migration_3]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 _CHUNK_COLUMNS = "id, article_id, title, url, heading_path, text, tier, kind, content_hash, embedding_model"
@@ -80,6 +104,23 @@ class ArticleRow:
     content_hash: str
     updated_at: str | None = None
     tags: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class SourceStats:
+    """One ingested root (folder or file, resolved) and what the catalog holds from it."""
+
+    source: str
+    articles: int
+    chunks: int
+    last_ingest: str | None  # ISO 8601 UTC; None for data dirs that predate the record
+
+
+@dataclass(frozen=True)
+class IntakeRow:
+    source: str  # the KB folder, as articles record it
+    path: str  # the intake file
+    text: str
 
 
 class Catalog:
@@ -178,6 +219,21 @@ class Catalog:
         with self._lock:
             return {str(a): str(s) for a, s in self._db.execute("SELECT id, source FROM articles")}
 
+    def sources(self) -> list[SourceStats]:
+        """Every source that has articles, by path, with its article and chunk counts."""
+        with self._lock:
+            counts = self._db.execute(
+                "SELECT a.source, count(DISTINCT a.id), count(c.rowid) "
+                "FROM articles a LEFT JOIN chunks c ON c.article_id = a.id GROUP BY a.source"
+            ).fetchall()
+            times = dict(self._db.execute("SELECT source, last_ingest FROM sources").fetchall())
+        return [
+            SourceStats(
+                str(source), int(articles), int(chunks), None if times.get(source) is None else str(times[source])
+            )
+            for source, articles, chunks in sorted(counts)
+        ]
+
     def chunk_ids(self, article_id: str) -> list[str]:
         with self._lock:
             rows = self._db.execute("SELECT id FROM chunks WHERE article_id=? ORDER BY n", (article_id,))
@@ -269,7 +325,31 @@ class Catalog:
             ).fetchall()
         return [(str(i), float(s)) for i, s in rows]
 
+    def intake_files(self) -> list[IntakeRow]:
+        """The intake file of every ingested KB folder that has one."""
+        with self._lock:
+            rows = self._db.execute("SELECT source, path, text FROM intake ORDER BY source").fetchall()
+        return [IntakeRow(str(s), str(p), str(t)) for s, p, t in rows]
+
     # --- writes -----------------------------------------------------------------------------
+    def set_intake(self, row: IntakeRow) -> bool:
+        """Store a folder's intake file; False when the stored one is the same."""
+        with self.transaction() as db:
+            old = db.execute("SELECT path, text FROM intake WHERE source=?", (row.source,)).fetchone()
+            if old is not None and tuple(old) == (row.path, row.text):
+                return False
+            db.execute(
+                "INSERT OR REPLACE INTO intake(source, path, text) VALUES (?, ?, ?)", (row.source, row.path, row.text)
+            )
+            self._local_writes += 1
+        return True
+
+    def delete_intake(self, source: str) -> bool:
+        with self.transaction() as db:
+            deleted = db.execute("DELETE FROM intake WHERE source=?", (source,)).rowcount > 0
+            self._local_writes += deleted
+        return deleted
+
     def replace_article(self, article: ArticleRow, chunks: Sequence[Chunk], vectors: Vectors) -> list[str]:
         """Write an article and all its chunks in one transaction; returns chunk ids it dropped."""
         with self.transaction() as db:
@@ -319,6 +399,25 @@ class Catalog:
             db.execute("DELETE FROM articles WHERE id=?", (article_id,))
             self._local_writes += 1
         return old
+
+    def record_ingest(self, sources: Sequence[str], when: str) -> None:
+        """Stamp `sources` as ingested at `when` (ISO 8601 UTC) and forget sources left without articles."""
+        with self.transaction() as db:
+            db.executemany(
+                "INSERT INTO sources(source, last_ingest) VALUES (?, ?) "
+                "ON CONFLICT(source) DO UPDATE SET last_ingest = excluded.last_ingest",
+                [(source, when) for source in sources],
+            )
+            db.execute("DELETE FROM sources WHERE source NOT IN (SELECT DISTINCT source FROM articles)")
+            db.execute("INSERT OR IGNORE INTO meta(key, value) VALUES ('first_ingest', ?)", (when,))
+            self._local_writes += 1
+
+    def forget_source(self, source: str) -> None:
+        """Drop the ingest record (and intake file) of a source whose articles were removed."""
+        with self.transaction() as db:
+            db.execute("DELETE FROM sources WHERE source=?", (source,))
+            db.execute("DELETE FROM intake WHERE source=?", (source,))
+            self._local_writes += 1
 
     @staticmethod
     def _delete_chunks(db: sqlite3.Connection, article_id: str) -> list[str]:

