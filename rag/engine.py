@@ -19,10 +19,11 @@ from typing import Any
 from rag.confidence import Assessment, assess, drafter_says_unanswered
 from rag.drafters.extractive import ExtractiveDrafter
 from rag.errors import DrafterError
+from rag.intake import Intake
 from rag.knowledge import KnowledgeBase
 from rag.models import Answer, Backends, Draft, Hit, RequiredItem, Source, Ticket
 from rag.protocols import Drafter
-from rag.required_data import required_data
+from rag.required_data import finalize, required_data
 from rag.retrieve import Retrieval
 from rag.settings import Settings
 
@@ -38,6 +39,7 @@ class Engine:
         self.drafter = drafter
         self._fallback = ExtractiveDrafter()
         self.backends = Backends(embedder=kb.embedder.name, store=kb.store.name, drafter=drafter.name)
+        self.intake = Intake(kb.catalog, kb.embedder)
 
     async def answer(self, ticket: Ticket | str, *, request_id: str | None = None) -> Answer:
         answer, _ = await self.answer_with_assessment(ticket, request_id=request_id)
@@ -56,12 +58,12 @@ class Engine:
         confidence, decision = assessed.confidence, assessed.decision
         evidence = retrieval.evidence[:EVIDENCE_CHUNKS]
         escalate = decision == "escalate"
-        required = required_data(ticket.text(), evidence, escalate=escalate)
+        required = await self._required(ticket, evidence, escalate)
         mark = time.perf_counter()
         draft, backends, reasons = await self._draft(ticket, evidence, required, escalate, retrieval)
         timings["draft"] = round((time.perf_counter() - mark) * 1000, 2)
         if draft.required_data is not None:
-            required = draft.required_data
+            required = finalize(ticket.text(), draft.required_data)
         if draft.answers_ticket is False and not escalate:
             # The hosted drafter read the evidence against the ticket: it can only lower confidence.
             assessed = drafter_says_unanswered(assessed, backends.drafter, low=self.settings.kb_confidence_low)
@@ -95,6 +97,46 @@ class Engine:
         )
         return answer, assessed
 
+    async def required(self, ticket: Ticket | str, *, request_id: str | None = None) -> Answer:
+        """Only the data to collect: retrieval, confidence and required data, no drafter call.
+
+        The same `Answer` schema with an empty `draft` (`/api/v1/required-data`, `/kb required`)."""
+        started = time.perf_counter()
+        ticket = Ticket(ticket=ticket) if isinstance(ticket, str) else ticket
+        request_id = request_id or uuid.uuid4().hex
+        retrieval = await self.kb.search(ticket.text(), top_articles=self.settings.kb_top_k)
+        timings = dict(retrieval.timings_ms)
+        assessed = assess(retrieval, high=self.settings.kb_confidence_high, low=self.settings.kb_confidence_low)
+        mark = time.perf_counter()
+        evidence = retrieval.evidence[:EVIDENCE_CHUNKS]
+        required = await self._required(ticket, evidence, assessed.decision == "escalate")
+        timings["required"] = round((time.perf_counter() - mark) * 1000, 2)
+        timings["total"] = round((time.perf_counter() - started) * 1000, 2)
+        log.info(
+            "required request_id=%s decision=%s confidence=%s items=%d total_ms=%.1f",
+            request_id,
+            assessed.decision,
+            assessed.confidence.level,
+            len(required),
+            timings["total"],
+        )
+        return Answer(
+            request_id=request_id,
+            decision=assessed.decision,
+            confidence=assessed.confidence,
+            required_data=required,
+            draft="",
+            sources=self.sources(retrieval, self.settings.kb_top_k),
+            backends=self._mark_unavailable(self.backends.model_copy(update={"drafter": "none"}), retrieval),
+            degraded=bool(retrieval.degraded_reasons),
+            degraded_reasons=list(retrieval.degraded_reasons),
+            timings_ms=timings,
+        )
+
+    async def _required(self, ticket: Ticket, evidence: list[Hit], escalate: bool) -> list[RequiredItem]:
+        topics = await self.intake.match(ticket.text())
+        return required_data(ticket.text(), evidence, escalate=escalate, topics=topics)
+
     async def _draft(
         self, ticket: Ticket, evidence: list[Hit], required: list[RequiredItem], escalate: bool, retrieval: Retrieval
     ) -> tuple[Draft, Backends, list[str]]:
@@ -112,11 +154,14 @@ class Engine:
         if unknown:
             log.warning("drafter cited chunks that were not retrieved, dropped: %s", unknown)
             draft = draft.model_copy(update={"cited_chunk_ids": [c for c in draft.cited_chunk_ids if c in known]})
-        if retrieval.mode != self.kb.mode:
-            # Name the side of dense search that failed: the vector store, or else the embedder.
-            part = "store" if any(r.startswith("vector store") for r in retrieval.degraded_reasons) else "embedder"
-            backends = backends.model_copy(update={part: f"{getattr(backends, part)} (unavailable)"})
-        return draft, backends, reasons
+        return draft, self._mark_unavailable(backends, retrieval), reasons
+
+    def _mark_unavailable(self, backends: Backends, retrieval: Retrieval) -> Backends:
+        if retrieval.mode == self.kb.mode:
+            return backends
+        # Name the side of dense search that failed: the vector store, or else the embedder.
+        part = "store" if any(r.startswith("vector store") for r in retrieval.degraded_reasons) else "embedder"
+        return backends.model_copy(update={part: f"{getattr(backends, part)} (unavailable)"})
 
     @staticmethod
     def sources(retrieval: Retrieval, top_k: int) -> list[Source]:

@@ -1,11 +1,17 @@
 """What the agent still has to collect from the customer.
 
-    items = required_data(ticket_text, evidence, escalate=False)
+    items = required_data(ticket_text, evidence, escalate=False, topics=intake_matches)
 
-Items come from two places: sentences of the retrieved chunks that ask for something ("you will
-need your invoice number", a "Before you start" section), and the ticket's own intent (it reports
-an error but quotes none). Anything the ticket already contains (an e-mail address, an invoice
-number, a version, a quoted error) is left out: the customer must not be asked twice.
+Items come from three places, most useful first:
+1. the team's intake file (`intake.yml`, rag/intake.py): the fields of the topics the ticket is
+   about, "why" starting with `intake.yml: <topic>`;
+2. the retrieved sections that ask for something ("include your ride ID and the bike number", a
+   "Before you start" list), in the KB's own words (rag/asks.py), with the chunk ids in
+   `source_ids`; a fixed vocabulary of common items is the fallback when no phrase can be read;
+3. the ticket's intent (rag/ticket_intents.py: a charge, a lost login, an error report, a deletion
+   request …), "why" starting with `ticket intent: <intent>`.
+Anything the ticket already gives (rag/given.py: an error code, an e-mail, an order number, a
+version, a URL, a username) is left out, near-identical items are merged, and at most five remain.
 """
 
 from __future__ import annotations
@@ -14,120 +20,151 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from rag.models import Hit, RequiredItem, Tier
+from rag.asks import SECRET, UI, asked_items, asks
+from rag.given import Given, gives, item_kinds, read_ticket
+from rag.intake import TopicMatch
+from rag.models import Hit, RequiredItem
+from rag.text import content_words, plain
+from rag.ticket_intents import implied_items, is_how_to
 
-
-@dataclass(frozen=True)
-class DataItem:
-    item: str
-    cue: re.Pattern[str]  # in KB text: this item is asked for
-    given: re.Pattern[str]  # in the ticket: the customer already gave it
+MAX_ITEMS = 5
+EVIDENCE_ARTICLES = 1  # KB items come from the best articles' evidence only
+MAX_FROM = {"intake": 4, "kb": 3, "intent": 3}
+# Kinds one ticket needs at most once: "e-mail" and "account e-mail address" are the same ask.
+SINGLE = {"email", "username", "error", "url", "card", "browser", "organization", "amount", "device"}
 
 
 def _re(pattern: str) -> re.Pattern[str]:
     return re.compile(pattern, re.IGNORECASE)
 
 
-EMAIL = _re(r"[\w.+-]+@[\w-]+(\.[\w-]+)+")
-QUOTED = _re(r"[\"“'‘`]([^\"”'’`]{8,})[\"”'’`]")
-# Case matters here: EACCES is an error code, "extension" is not.
-ERROR_CODE = re.compile(r"\b([A-Z]{2,}-\d{2,}|E[A-Z]{3,}\b|npm ERR!|HTTP \d{3}|[45]\d\d\b)")
-
-ITEMS: tuple[DataItem, ...] = (
-    DataItem("account e-mail address", _re(r"\b(account|registered|login|billing) e-?mail|e-?mail address"), EMAIL),
-    DataItem(
-        "username",
-        _re(r"\busername\b|\buser name\b"),
-        _re(
-            r"\busername\s*(is|:|=)?\s*[\"'`]?[\w.-]{3,}|\bmy (npm )?user(name)? [\"'`]?[\w.-]{3,}|"
-            r"\bfrom [\w.-]{3,} to [\w.-]{3,}"
-        ),
-    ),
-    DataItem(
-        "organization or workspace name",
-        _re(r"\b(organi[sz]ation|workspace|team|org) name\b"),
-        _re(
-            r"\b(org|organi[sz]ation|workspace|team)\s+(called|named|is|:)\s*[\"'`]?[\w@.-]{3,}|"
-            r"\bfrom [\w.-]{3,} to [\w.-]{3,}"
-        ),
-    ),
-    DataItem(
-        "invoice or receipt number",
-        _re(r"\b(invoice|receipt|order) (number|id|#)"),
-        _re(r"\b(inv|invoice|receipt|order)[\s#:-]*[A-Z]{0,4}-?\d{3,}"),
-    ),
-    DataItem("last 4 digits of the card", _re(r"last (4|four) digits"), _re(r"\b(ending|ends) (in|with)\s*\d{4}\b")),
-    DataItem(
-        "date and amount of the charge",
-        _re(r"\b(date|amount) of the (charge|payment)"),
-        _re(r"[$€£]\s?\d+|\d+(\.\d\d)?\s?(usd|eur|gbp)\b"),
-    ),
-    DataItem(
-        "app version",
-        _re(r"\b(app|application|client|extension|cli) version|version number"),
-        _re(r"\bv?\d+\.\d+(\.\d+)?\b"),
-    ),
-    DataItem(
-        "device model and operating system",
-        _re(r"\bdevice (model|type)|operating system|os version"),
-        _re(r"\b(iphone|ipad|pixel|galaxy|android|ios|macos|windows|linux|ubuntu|alpine)\b"),
-    ),
-    DataItem(
-        "browser and version",
-        _re(r"\bbrowser (and|version)|which browser"),
-        _re(r"\b(chrome|firefox|safari|edge|brave|opera)\b"),
-    ),
-    DataItem("exact error message or code", _re(r"\berror (message|code)s?\b"), _re(r"$^")),  # see _error_given
-    DataItem("package name", _re(r"\bpackage name\b"), _re(r"@[\w-]+/[\w.-]+|\bpackage [\"'`][\w@/.-]+[\"'`]")),
+# The fallback vocabulary: common items, named when a section asks for them in words the phrase
+# reader cannot parse ("you need access to the mailbox of your account e-mail address").
+VOCABULARY: tuple[tuple[str, re.Pattern[str]], ...] = (
+    ("account e-mail address", _re(r"\b(?:account|registered|login|billing) e-?mail|e-?mail address")),
+    ("username", _re(r"\busername\b|\buser name\b")),
+    ("organization or workspace name", _re(r"\b(?:organi[sz]ation|workspace|team|org) name\b")),
+    ("invoice or receipt number", _re(r"\b(?:invoice|receipt|order) (?:number|id|#)")),
+    ("last 4 digits of the card", _re(r"last (?:4|four) digits")),
+    ("date and amount of the charge", _re(r"\b(?:date|amount) of the (?:charge|payment)")),
+    ("app version", _re(r"\b(?:app|application|client|extension|cli) version|version number")),
+    ("device model and operating system", _re(r"\bdevice (?:model|type)|operating system|os version")),
+    ("browser and version", _re(r"\bbrowser (?:and|version)|which browser")),
+    ("exact error message or code", _re(r"\berror (?:message|code)s?\b")),
+    ("package name", _re(r"\bpackage name\b")),
 )
-
-# A sentence asks for data when it says so; a CRITICAL requirements section asks by being there.
-ASKING = _re(
-    r"\b(you('ll| will)? need|need to (provide|include|send|have)|required|must (provide|include|have)|"
-    r"please (provide|include|send)|have (ready|on hand)|include|provide|verify|confirm|make sure)\b"
-)
-REPORTS_ERROR = _re(r"\b(error|fails?|failed|failing|crash(es|ed)?|broken|doesn'?t work|not working|won'?t|can'?t)\b")
 _SENTENCE = re.compile(r"(?<=[.!?])\s+|\n+")
-EVIDENCE_ARTICLES = 2
 
 
-def _error_given(ticket: str) -> bool:
-    return bool(QUOTED.search(ticket) or ERROR_CODE.search(ticket))
+@dataclass
+class _Candidate:
+    item: RequiredItem
+    origin: str  # "intake" | "kb" | "intent"
+    rank: int  # lower is more useful (a requirements section before a sentence elsewhere)
 
 
-def already_given(item: DataItem, ticket: str) -> bool:
-    if item.item == "exact error message or code":
-        return _error_given(ticket)
-    return bool(item.given.search(ticket))
+def required_data(
+    ticket: str, evidence: Sequence[Hit], *, escalate: bool, topics: Sequence[TopicMatch] = ()
+) -> list[RequiredItem]:
+    given = read_ticket(ticket)
+    candidates = _from_intake(topics)
+    # An escalated ticket's evidence is not about it: only the intake file and the intent speak.
+    kb = [] if escalate else _from_kb(evidence, how_to=is_how_to(ticket))
+    top = evidence[0].chunk.article_id if evidence else ""
+    candidates += [c for c in kb if c.item.source_ids[0].startswith(f"{top}#")]
+    candidates += [
+        _Candidate(RequiredItem(item=item, why=f"ticket intent: {intent} ({why})"), "intent", 2)
+        for intent, item, why in implied_items(ticket)
+    ]
+    candidates += [c for c in kb if not c.item.source_ids[0].startswith(f"{top}#")]
+    return _select(candidates, given)
 
 
-def required_data(ticket: str, evidence: Sequence[Hit], *, escalate: bool) -> list[RequiredItem]:
-    found: dict[str, RequiredItem] = {}
+def finalize(ticket: str, items: Sequence[RequiredItem]) -> list[RequiredItem]:
+    """Another list (a hosted drafter's) held to the same rules: nothing given, no twins, at most five."""
+    return _select([_Candidate(i, "kb", 1) for i in items], read_ticket(ticket), caps=False)
+
+
+def _from_intake(topics: Sequence[TopicMatch]) -> list[_Candidate]:
+    out = []
+    for topic in topics:
+        for field in topic.fields:
+            why = f"intake.yml: {topic.topic}" + (f" ({field.why})" if field.why else "")
+            out.append(_Candidate(RequiredItem(item=field.item, why=why), "intake", 0))
+    return out
+
+
+def _from_kb(evidence: Sequence[Hit], *, how_to: bool) -> list[_Candidate]:
+    """Items the best article's sections ask for; a how-to question skips its "What you'll need"
+    lists (what the customer needs to do it, not what the agent needs to collect)."""
     articles: list[str] = []
     for hit in evidence:
         if hit.chunk.article_id not in articles:
             articles.append(hit.chunk.article_id)
-    kept = set(articles[:EVIDENCE_ARTICLES]) if not escalate else set()
+    kept = set(articles[:EVIDENCE_ARTICLES])
+    found: dict[str, _Candidate] = {}
     for hit in evidence:
         chunk = hit.chunk
         if chunk.article_id not in kept:
             continue
-        asking_section = chunk.kind == "requirements" or chunk.tier is Tier.CRITICAL
-        for sentence in _SENTENCE.split(chunk.text):
-            if not (asking_section or ASKING.search(sentence)):
-                continue
-            for item in ITEMS:
-                if item.cue.search(sentence) and not already_given(item, ticket):
-                    entry = found.setdefault(
-                        item.item,
-                        RequiredItem(item=item.item, why=_why(chunk.title, chunk.heading_path, sentence)),
-                    )
-                    if chunk.id not in entry.source_ids:
-                        entry.source_ids.append(chunk.id)
-    error_item = "exact error message or code"
-    if error_item not in found and REPORTS_ERROR.search(ticket) and not _error_given(ticket):
-        found[error_item] = RequiredItem(item=error_item, why="the ticket reports a failure without quoting it")
-    return list(found.values())
+        requirements = chunk.kind == "requirements"
+        if requirements and how_to:
+            continue
+        pairs = asked_items(chunk.text, requirements=requirements)
+        asked_in = {sentence for _, sentence in pairs}
+        pairs += _vocabulary(chunk.text, skip=asked_in)
+        for item, sentence in pairs:
+            key = item.lower()
+            if key not in found:
+                why = _why(chunk.title, chunk.heading_path, sentence)
+                found[key] = _Candidate(RequiredItem(item=item, why=why), "kb", 1 if requirements else 2)
+            if chunk.id not in found[key].item.source_ids:
+                found[key].item.source_ids.append(chunk.id)
+    return sorted(found.values(), key=lambda c: c.rank)
+
+
+def _vocabulary(text: str, *, skip: set[str]) -> list[tuple[str, str]]:
+    out = []
+    for raw in _SENTENCE.split(plain(text)):
+        sentence = " ".join(raw.split()).strip(" -*")
+        if sentence in skip or not asks(sentence) or SECRET.search(sentence) or UI.search(sentence):
+            continue
+        out += [(item, sentence) for item, cue in VOCABULARY if cue.search(sentence)]
+    return out
+
+
+def _select(candidates: list[_Candidate], given: Given, *, caps: bool = True) -> list[RequiredItem]:
+    kept: list[_Candidate] = []
+    taken = dict.fromkeys(MAX_FROM, 0)
+    for candidate in candidates:
+        item = candidate.item
+        if gives(given, item.item) or SECRET.search(item.item):
+            continue
+        twin = next((k for k in kept if _same(k.item.item, item.item)), None)
+        if twin is not None:
+            twin.item.source_ids += [s for s in item.source_ids if s not in twin.item.source_ids]
+            continue
+        if caps and taken[candidate.origin] >= MAX_FROM[candidate.origin]:
+            continue
+        taken[candidate.origin] += 1
+        kept.append(candidate)
+    return [c.item for c in kept[:MAX_ITEMS]]
+
+
+def _words(item: str) -> set[str]:
+    words = content_words(item.lower().replace("e-mail", "email"))
+    return {"number" if w == "id" else w for w in words} - {"exact", "full", "customer", "whether"}
+
+
+def _same(a: str, b: str) -> bool:
+    """Near-identical asks: one kind collected once, the same identifier, or nearly the same words."""
+    kinds_a, kinds_b = item_kinds(a), item_kinds(b)
+    if kinds_a & kinds_b & SINGLE or {k for k in kinds_a & kinds_b if k.startswith("id:")}:
+        return True
+    wa, wb = _words(a), _words(b)
+    if not wa or not wb:
+        return False
+    return wa <= wb or wb <= wa or len(wa & wb) / len(wa | wb) >= 0.6
 
 
 def _why(title: str, heading: str, sentence: str) -> str:

@@ -1,7 +1,7 @@
 """Route handlers: parse and validate the body, call the engine, answer JSON.
 
 POST /api/v1/generate-response   Ticket -> Answer (draft, required data, sources, decision)
-POST /api/v1/required-data       Ticket -> Answer (the same schema; n8n flows read required_data)
+POST /api/v1/required-data       Ticket -> Answer (the same schema, empty draft: no drafter call)
 POST /api/v1/search              SearchRequest -> SearchResponse
 GET  /health | /metrics | /openapi.json
 """
@@ -24,6 +24,7 @@ from bot.http.schemas import (
     TicketRequest,
 )
 from bot.http.state import ENGINE, LOG_FIELDS, REQUEST_ID, STATE
+from rag.models import Answer
 
 Model = TypeVar("Model", bound=BaseModel)
 JSON = "application/json"
@@ -58,6 +59,17 @@ def json_bytes(model: BaseModel, status: int = 200) -> web.Response:
 async def answer_ticket(request: web.Request) -> web.Response:
     ticket = await parse_body(request, TicketRequest)
     answer = await request.app[ENGINE].answer(ticket, request_id=request[REQUEST_ID])
+    return _answered(request, answer)
+
+
+async def required_data(request: web.Request) -> web.Response:
+    """Only the data to collect: retrieval, confidence and required data; nothing is drafted."""
+    ticket = await parse_body(request, TicketRequest)
+    answer = await request.app[ENGINE].required(ticket, request_id=request[REQUEST_ID])
+    return _answered(request, answer)
+
+
+def _answered(request: web.Request, answer: Answer) -> web.Response:
     request.app[STATE].note_answer(answer)
     b = answer.backends
     request[LOG_FIELDS] = {
@@ -113,7 +125,7 @@ async def openapi(request: web.Request) -> web.Response:
 
 def add_routes(app: web.Application) -> None:
     app.router.add_post("/api/v1/generate-response", answer_ticket, name="generate-response")
-    app.router.add_post("/api/v1/required-data", answer_ticket, name="required-data")
+    app.router.add_post("/api/v1/required-data", required_data, name="required-data")
     app.router.add_post("/api/v1/search", search, name="search")
     app.router.add_get("/health", health, name="health", allow_head=False)
     app.router.add_get("/metrics", metrics, name="metrics", allow_head=False)

@@ -48,6 +48,12 @@ ANSWER_EXAMPLE = Answer(
     timings_ms={"embed": 4.1, "retrieve": 8.1, "draft": 2.4, "total": 11.0},
 ).model_dump(mode="json")
 
+REQUIRED_EXAMPLE = {
+    **ANSWER_EXAMPLE,
+    "draft": "",
+    "timings_ms": {"embed": 4.1, "retrieve": 8.1, "required": 0.9, "total": 9.3},
+}
+
 _ERRORS = {
     "400": "Malformed JSON, invalid UTF-8 or a bad Idempotency-Key.",
     "401": "No X-API-Key header.",
@@ -149,11 +155,13 @@ def build_openapi(*, secured: bool, version: str) -> dict[str, Any]:
         ),
         "/api/v1/required-data": post(
             "What to collect from the customer",
-            "The same answer schema; read `required_data` and `decision`.",
+            "The same answer schema without drafting: retrieval, confidence and the data still to collect "
+            "(from the sections that ask for it, the ticket's intent and the KB's intake.yml, minus what the "
+            "ticket already gives; at most 5). `draft` is empty; read `required_data` and `decision`.",
             ticket,
             ticket_example,
             answer,
-            ANSWER_EXAMPLE,
+            REQUIRED_EXAMPLE,
             "requiredData",
         ),
         "/api/v1/search": post(

@@ -102,9 +102,13 @@ def new_request_id() -> str:
     return uuid.uuid4().hex
 
 
-async def run_engine(deps: SlackDeps, text: str, request_id: str) -> Answer:
+async def run_engine(deps: SlackDeps, text: str, request_id: str, *, view: str = "draft") -> Answer:
+    """The engine's answer; `view="required"` only computes the data to collect (no draft is written)."""
+    ticket = Ticket(ticket=text[:MAX_TICKET])
     async with deps.background.engine_slots:
-        return await deps.engine.answer(Ticket(ticket=text[:MAX_TICKET]), request_id=request_id)
+        if view == "required":
+            return await deps.engine.required(ticket, request_id=request_id)
+        return await deps.engine.answer(ticket, request_id=request_id)
 
 
 def error_text(exc: Exception, request_id: str) -> str:
@@ -174,7 +178,7 @@ async def answer_privately(
     """A slash command's answer: ephemeral through the response_url, replacing the "working" note."""
     request_id = new_request_id()
     try:
-        answer = await run_engine(deps, text, request_id)
+        answer = await run_engine(deps, text, request_id, view=view)
     except Exception as exc:
         await respond(text=error_text(exc, request_id), response_type="ephemeral", replace_original=True)
         if isinstance(exc, KBError):

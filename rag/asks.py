@@ -1,0 +1,166 @@
+"""What a KB section asks the customer for, in the KB's own words.
+
+    asked_items("When you report a damaged bike, include the bike number and your ride ID.")
+    # ["bike number", "ride ID"]
+    asked_items("- Your order number", requirements=True)      # a "Before you start" list item
+    # ["order number"]
+
+A sentence asks when it tells the customer what to send ("include", "provide", "tell us", "we
+will need", "you'll need your …"); the noun phrases after that verb are the items, cut at the
+clause that follows ("… so we can find it") and split at commas and "and the …". Phrases that
+are not data (a role, an action) and secrets (passwords, tokens, one-time codes) are dropped: an
+agent must never ask for a secret. In a requirements section ("Before you start", "What you'll
+need") a bare list item is an item too, and "You need to be an owner" asks whether the customer is.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+
+from rag.text import plain
+
+
+def _re(pattern: str) -> re.Pattern[str]:
+    return re.compile(pattern, re.IGNORECASE)
+
+
+# A verb that asks for data; what follows it is the object. "Strong" verbs ask on their own.
+_STRONG = _re(
+    r"\b(?:send us|tell us|let us know|give us|share with us|(?:we|support|our (?:support )?team|the [\w-]+ team)"
+    r"(?:'ll| will| may| might)? (?:need|ask (?:you )?for|require)s?(?: to (?:know|see|have))?|"
+    r"you(?:'ll| will)? need (?:to (?:provide|include|send|have|know|give us) )?(?=(?:your|the|an?|both)\b)|"
+    r"(?:have|keep) (?=(?:your|the)\b[^.]{2,60}\b(?:ready|handy|to hand|on hand)\b)|"
+    r"contact (?:us|support|[\w ]{0,30}team) with|make sure (?:you have|to include) )"
+)
+_WEAK = _re(
+    r"\b(?:please )?(?:include|provide|send|share|attach|mention|specify|supply|note down|write down)"
+    r"(?: (?:us|in (?:your|the) (?:request|message|ticket|e-?mail|report)))?:? "
+)
+# The weak verbs ask only when the sentence is about writing to support.
+_SUPPORT = _re(
+    r"\b(?:contact(?:ing)?|support|write to|writ(?:e|ing) to|reach(?:ing)? out|report(?:ing)?|request|ticket|"
+    r"us|we|our team|privacy team|help desk|form)\b"
+)
+# Instructions to the customer about a screen, not data for the agent.
+UI = _re(
+    r"\bwhen prompted\b|\bclick\b|\bselect\b|\bon the [\w -]{1,30} (?:page|screen|form|dialog)\b|"
+    r"\b(?:in|to) the (?:field|box|form)\b|\btype (?:your|the)\b|\benter (?:your|the)\b|\bcommand\b"
+)
+_REQUIRED = _re(r"^(?P<obj>(?:your|the|an?) [^.,;:]{2,60}?) (?:is|are) (?:required|needed|mandatory)\b")
+_BE_ROLE = _re(r"\byou (?:need|have|must) (?:to )?be (?P<role>(?:an?|the) [^.,;:(]{2,40})")
+_LIST_ITEM = re.compile(r"^\s*(?:[-*+]|\d+[.)])\s+")
+_SENTENCE = re.compile(r"(?<=[.!?])\s+|\n+")
+_PARENS = re.compile(r"\s*\([^)]*\)")
+# Where an object noun phrase ends: a clause, a purpose, a place.
+_PURPOSE = _re(r"\s+(?:so that|so|in order|because|to help|to make)\b|[;:!?]|\.(?:\s|$)|\s[-–—]\s")
+_CLAUSE = _re(
+    r"\s+(?:when|whenever|if|before|after|which|that|who|where|while|from|for|by|via|on|at|in|into|as|unless|"
+    r"otherwise|then|to (?!the\b|your\b|a\b)\w+|you|we|ready|handy|to hand|on hand)\b"
+)
+_SPLIT = _re(
+    r"\s*,\s*(?:and\s+|or\s+)?|\s+(?:and|or|as well as|plus)\s+(?=(?:your|the|an?|any|which|what|where|when|how)\b)"
+)
+_PAIR = _re(r"^(\S+\s+\S+.*?)\s+(?:and|or)\s+(?!its\b|their\b)(\S+\s+\S+.*)$")
+_DETERMINER = _re(r"^(?:(?:your|the|an?|any|all|its|their|our|both|some|each|every|this|that|these|those)\s+)+")
+_WH = _re(r"^(?:which|what|where|when|how|whether|who)\b")
+DATA_HEADS = frozenset(
+    """number numbers id ids code codes address addresses name names username usernames email e-mail emails
+    version versions date dates time times zone amount amounts url urls link links screenshot screenshots
+    message messages log logs output details digits key keys reference references model type system location
+    site photo photos picture pictures description steps browser device domain receipt receipts invoice
+    invoices serial ip range path text hash region country proof confirmation authorisation authorization
+    letter document documents identifier handle title size error errors""".split()
+)
+SECRET = _re(
+    r"\b(?:password|passphrase|passcode|token|secret|pin|cvv|cvc|otp|one-time|recovery codes?|backup codes?|"
+    r"(?:authentication|verification|2fa|two-factor|security|sms|login) codes?|(?:private|api|ssh|secret|"
+    r"license|licence|deploy) keys?|full card number|card number)\b"
+)
+MAX_WORDS = 7
+
+
+def asked_items(text: str, *, requirements: bool = False) -> list[tuple[str, str]]:
+    """(item, the sentence that asks for it) for every item `text` asks for, in reading order."""
+    return list(_asked_items(text, requirements))
+
+
+@functools.lru_cache(maxsize=8_192)
+def _asked_items(text: str, requirements: bool) -> tuple[tuple[str, str], ...]:
+    # KB chunk text only, parsed once: the same chunks come back in answer after answer.
+    found: list[tuple[str, str]] = []
+    for raw in _SENTENCE.split(plain(text)):
+        sentence = " ".join(raw.split())
+        if not sentence or UI.search(sentence):
+            continue
+        for item in _items_of(sentence, requirements=requirements, listed=bool(_LIST_ITEM.match(raw))):
+            if item.lower() not in {i.lower() for i, _ in found}:
+                found.append((item, sentence.strip(" -*")))
+    return tuple(found)
+
+
+def asks(sentence: str) -> bool:
+    """True when the sentence asks the customer to send something (used with the fallback vocabulary)."""
+    return bool(_STRONG.search(sentence) or (_WEAK.search(sentence) and _SUPPORT.search(sentence)))
+
+
+def _items_of(sentence: str, *, requirements: bool, listed: bool) -> list[str]:
+    text = _PARENS.sub("", _LIST_ITEM.sub("", sentence)).strip()
+    objects: list[str] = []
+    for cue in (_STRONG, _WEAK):
+        for match in cue.finditer(text):
+            if cue is _WEAK and not _SUPPORT.search(text):
+                continue
+            objects.append(text[match.end() :])
+    if requirements:
+        role = _BE_ROLE.search(text)
+        if role:
+            cut = _CLAUSE.search(role.group("role"))
+            return [f"whether the customer is {role.group('role')[: cut.start() if cut else None].strip()}"]
+        required = _REQUIRED.search(text)
+        if required:
+            objects.append(required.group("obj"))
+        elif listed and not objects and re.match(r"(?i)(?:your|the|an?) ", text):
+            objects.append(text)  # a bare list item: "Your order number"
+    items: list[str] = []
+    for obj in objects:
+        for phrase in _phrases(obj):
+            if phrase not in items:
+                items.append(phrase)
+    return items
+
+
+def _phrases(obj: str) -> list[str]:
+    stop = _PURPOSE.search(obj)
+    out: list[str] = []
+    for part in _SPLIT.split(obj[: stop.start()] if stop else obj):
+        part = _clean(part)
+        if not _WH.match(part) and not _contact_clause(part):
+            cut = _CLAUSE.search(part)
+            part = part[: cut.start()] if cut else part
+        pieces = [part]
+        pair = _PAIR.match(part)
+        if pair and _is_data(pair.group(1)) and _is_data(pair.group(2)):
+            pieces = [pair.group(1), pair.group(2)]  # "ride ID and bike number"
+        out += [p for p in map(_clean, pieces) if _is_data(p)]
+    return out
+
+
+def _contact_clause(phrase: str) -> bool:
+    """ "time the entry was stopped", "date it happened": a data word and the clause that says which."""
+    words = phrase.lower().split()
+    return len(words) >= 3 and words[0] in DATA_HEADS and bool(_DETERMINER.match(words[1] + " ") or words[1] == "it")
+
+
+def _clean(phrase: str) -> str:
+    return " ".join(_DETERMINER.sub("", phrase.strip(" .,;:*_`'\"-")).split())
+
+
+def _is_data(phrase: str) -> bool:
+    words = phrase.lower().split()
+    if not words or len(words) > MAX_WORDS or SECRET.search(phrase):
+        return False
+    if _WH.match(phrase) or _contact_clause(phrase):
+        return len(words) >= 2
+    head = words[words.index("of") - 1] if "of" in words[1:] else words[-1]
+    return head.strip(".,") in DATA_HEADS

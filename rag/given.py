@@ -1,0 +1,206 @@
+"""What a ticket already gives, and whether a required-data item asks for it again.
+
+    given = read_ticket("Checkout fails with E-204, my e-mail is ana@example.com")
+    gives(given, "exact error message or code")    # True: E-204 is an error code
+    gives(given, "account e-mail address")          # True
+    gives(given, "order number")                    # False
+
+An item is sorted into kinds by its words (e-mail, username, error, version, URL, an identifier
+such as "ride ID" or "invoice number", …). "X or Y" is given when either part is; "X and Y" only
+when both are. The customer must never be asked for what they already wrote.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+Kind = str  # "email" | "username" | "error" | "version" | "url" | "amount" | "date" | … | "id:<noun>"
+
+
+def _re(pattern: str) -> re.Pattern[str]:
+    return re.compile(pattern, re.IGNORECASE)
+
+
+EMAIL = _re(r"\b[\w.+-]+@[\w-]+(?:\.[\w-]+)+\b")
+URL = _re(r"\bhttps?://\S+|\bwww\.\S+|\b[a-z0-9-]+(?:\.[a-z0-9-]+)*\.(?:com|org|net|io|dev|app|example|co)(?:/\S*)?\b")
+# Error codes in the shapes support tickets quote them. Case matters: EACCES is a code, "Extension" is not.
+ERROR_CODES = (
+    re.compile(r"\bE-?\d{2,}\b"),  # E-204, E1234
+    re.compile(r"\b[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+\b"),  # ERR_SSL_PROTOCOL_ERROR
+    re.compile(r"\b0x[0-9A-Fa-f]{4,}\b"),  # 0x80070005
+    re.compile(r"\bE[A-Z]{3,}\b"),  # EACCES, ENOSPC
+    re.compile(r"\b[A-Z]{2,4}-\d{3}\b(?!-)"),  # TH-429
+    re.compile(r"\bnpm ERR!|\b[A-Z][a-z]+(?:Error|Exception)\b|(?i:\bsegfault|\bsegmentation fault)"),
+    _re(r"\bHTTP(?:/\d(?:\.\d)?)?\s*[1-5]\d\d\b"),  # HTTP 403
+    _re(r"\b(?:error|status)(?: code)?\s*[:#]?\s*-?\d{2,}\b"),  # error 1603, status 502
+    re.compile(
+        r"\b[45]\d\d (?:[A-Z][a-z]+|(?i:error))\b|(?i:\b(?:with|returns?|returned|gives?|throws?|an?))\s+[45]\d\d\b"
+    ),
+)
+# A message quoted in the ticket: "…", '…', `…`, a code block, or "error: …" / "says: …".
+QUOTED = _re(r"[\"“”‘`]([^\"“”’`\n]{6,})[\"“”’`]|(?<![A-Za-z])'([^'\n]{6,})'(?![A-Za-z])|```")
+SAYS = _re(r"\b(?:error|says|said|message|shows|showing|reads)\s*:\s*\S")
+MONEY = _re(r"[$€£]\s?\d[\d,.]*|\b\d[\d,.]*\s?(?:usd|eur|gbp|dollars|euros?)\b|\b(?:usd|eur|gbp)\s?\d[\d,.]*")
+DATE = _re(
+    r"\b(?:jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|jun(?:e)?|jul(?:y)?|aug(?:ust)?|sep(?:t(?:ember)?)?|"
+    r"oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)\b\.?\s*\d{0,2}|\b\d{1,4}[/.-]\d{1,2}[/.-]\d{1,4}\b|"
+    r"\b(?:yesterday|today|this morning|last night|on (?:mon|tues|wednes|thurs|fri|satur|sun)day)\b"
+)
+VERSION = _re(r"\bv?\d+\.\d+(?:\.\d+)*\b(?!\s?%)|\bversion\s+v?\d+\b")
+CARD = _re(r"\b(?:ending|ends)\s+(?:in|with)\s*\d{4}\b|\blast (?:4|four)(?: digits)?\s*(?:are|is|:)?\s*\d{4}\b")
+DEVICE = _re(
+    r"\b(?:iphone|ipad|pixel|galaxy|samsung|android|ios|macos|mac|macbook|windows|linux|ubuntu|debian|alpine|"
+    r"chromebook)\b"
+)
+BROWSER = _re(r"\b(?:chrome|firefox|safari|edge|brave|opera|chromium)\b")
+# A username given explicitly: "username is jdoe", "my account `jdoe`", "account (noor-alsayed)", "@jdoe".
+USERNAME = _re(
+    r"\b(?:user\s?name|handle|user id|login)\s*(?:is|was|:|=)\s*[\"'`(]?@?[\w.-]{3,}|"
+    r"\b(?:user\s?name|handle|account|user|profile)\s*[\"'`(]@?[\w.-]{3,}|"
+    r"\b(?:my|our|the|his|her|their)\s+(?:user\s?name|account|user)\s+@?[\w.]*[\d_-][\w.-]*|"
+    r"(?<![\w.@/])@[A-Za-z0-9][\w-]{2,}\b(?![/.@-])|"
+    r"\b(?:user\s?name)\s+(?:from\s+)?[\"'`]?[\w.-]{3,}[\"'`]?\s+to\s+[\w.-]{3,}"
+)
+ORGANIZATION = _re(
+    r"\b(?:org|organi[sz]ation|workspace|team|company)\s+[\"'`(]?@?[a-z0-9]+(?:[-_][\w.-]+)+|"
+    r"\b[a-z0-9]+(?:[-_][a-z0-9]+)+\s+(?:org|organi[sz]ation|workspace|team)\b|"
+    r"\b(?:org|organi[sz]ation|workspace|team)\s+(?:called|named|is|:)\s*[\"'`]?[\w@.-]{3,}|"
+    r"\b(?:org|organi[sz]ation|workspace|team)\s+[\"'`][\w@.-]{3,}[\"'`]|"
+    r"\bfrom\s+[\w.-]{3,}\s+to\s+[\w.-]{3,}|"
+    r"\b(?:the|our|my)\s+(?!(?:new|old|paid|free|own|personal|company|whole|main|entire|other|same|current|work|"
+    r"business|enterprise|team|shared|test|family)\b)[a-z][\w-]{3,}\s+(?:org|organi[sz]ation|workspace)\b"
+)
+# An identifier: a token with at least three digits ("123456", "INV-2026-0042", "#A-55821", "R-5512").
+IDENTIFIER = _re(r"#?\b(?:[A-Z]{1,5}-?)?\d[\w-]{2,}\b|#[A-Z0-9][\w-]{2,}\b")
+YEAR = re.compile(r"(?:19|20)\d\d")
+_ID_NEAR = 24  # characters between a noun ("order", "ride") and its number
+_ID_WORDS = r"(?:numbers?|no\.?|nr\.?|num|ids?|#|codes?|references?|ref|keys?)"
+
+_KIND_WORDS: tuple[tuple[Kind, re.Pattern[str]], ...] = (
+    ("email", _re(r"\be-?mails?\b(?! (?:provider|client|app|notification))")),
+    ("username", _re(r"\buser\s?names?\b|\bhandle\b|\blogin name\b|\baccount name\b")),
+    (
+        "error",
+        _re(
+            r"\berror (?:messages?|codes?|text|output|logs?|details|shown)\b|\b(?:exact|full) errors?\b|"
+            r"\berrors? (?:you|it|they) (?:see|get|got|show)|\bwhat (?:the )?error\b|\bcrash (?:log|report)s?\b"
+        ),
+    ),
+    ("version", _re(r"\bversions?\b")),
+    ("url", _re(r"\burls?\b|\blinks?\b|\bweb ?address\b|\bsite address\b|\bdomain\b")),
+    ("amount", _re(r"\bamounts?\b")),
+    ("date", _re(r"\bdates?\b")),
+    ("card", _re(r"\blast (?:4|four) digits\b")),
+    ("device", _re(r"\bdevices?\b|\boperating system\b|\b(?:os|phone) (?:model|version)\b|\bandroid\b|\bios\b")),
+    ("browser", _re(r"\bbrowsers?\b")),
+    ("organization", _re(r"\b(?:organi[sz]ation|workspace|org|team|company) names?\b")),
+)
+# "order number", "ride ID", "invoice or receipt number": the nouns an identifier belongs to.
+_IDENTIFIER_ITEM = _re(rf"\b((?:[a-z][a-z-]+ (?:or|and|/) )?[a-z][a-z-]+)\s+{_ID_WORDS}(?=\W|$)")
+_NAME_ITEM = _re(r"\b(package|repository|project|site|app)\s+names?\b")
+_NOT_NOUNS = {
+    "the",
+    "your",
+    "a",
+    "an",
+    "or",
+    "and",
+    "version",
+    "error",
+    "card",
+    "phone",
+    "postal",
+    "zip",
+    "date",
+    "dates",
+}
+
+
+@dataclass
+class Given:
+    """What one ticket already contains."""
+
+    text: str
+    kinds: set[Kind] = field(default_factory=set)
+
+    def has_identifier(self, noun: str) -> bool:
+        """A number next to `noun` ("order #A-55821", "ride 123456") or named by a prefix (INV-…)."""
+        for match in IDENTIFIER.finditer(self.text):
+            token = match.group(0).lstrip("#")
+            if DATE.fullmatch(token) or YEAR.fullmatch(token) or sum(c.isdigit() for c in token) < 3:
+                continue
+            before = self.text[max(0, match.start() - _ID_NEAR) : match.start()].lower()
+            if re.search(rf"\b{re.escape(noun)}", before):
+                return True
+            prefix = re.match(r"[A-Za-z]{2,5}", token)
+            if prefix and noun.startswith(prefix.group(0).lower()):
+                return True
+        return False
+
+    def has_name(self, noun: str) -> bool:
+        """The ticket names its package, repository, …: "package @acme/ui", "repo `weatherbot`", "my-app repo"."""
+        if noun == "package" and re.search(r"(?<![\w.])@[\w-]+/[\w.-]+", self.text):
+            return True  # a scoped package name names the package wherever it stands
+        noun = "repo(?:sitory)?" if noun == "repository" else re.escape(noun)
+        after = rf"\b{noun}s?\s+(?:is\s+|:\s*)?(?:\([^)]*\)\s*)?{NAMED}"
+        before = rf"{NAMED}\s+{noun}\b"
+        return bool(re.search(after, self.text, re.IGNORECASE) or re.search(before, self.text, re.IGNORECASE))
+
+
+# A name as tickets give it: @scope/name, a quoted or backticked name, a slug (my-app, acme/api), "called x".
+NAMED = r"(?:@[\w-]+/[\w.-]+|[\"'`][^\"'`\n]{2,60}[\"'`]|[\w.@-]*[-_/.\d][\w.@/-]*|called \S+|named \S+)"
+
+
+def read_ticket(text: str) -> Given:
+    given = Given(text=text)
+    plain = MONEY.sub(" ", DATE.sub(" ", EMAIL.sub(" ", text)))  # what is left for versions, names, URLs
+    checks: dict[Kind, bool] = {
+        "email": bool(EMAIL.search(text)),
+        "error": error_given(text),
+        "version": bool(VERSION.search(plain)),
+        "url": bool(URL.search(plain)),
+        "amount": bool(MONEY.search(text)),
+        "date": bool(DATE.search(text)),
+        "card": bool(CARD.search(text)),
+        "device": bool(DEVICE.search(text)),
+        "browser": bool(BROWSER.search(text)),
+        "username": bool(USERNAME.search(plain)),
+        "organization": bool(ORGANIZATION.search(plain)),
+    }
+    given.kinds = {kind for kind, found in checks.items() if found}
+    return given
+
+
+def error_given(text: str) -> bool:
+    """The ticket quotes an error: a code in a common shape, a quoted message or a code block."""
+    return bool(QUOTED.search(text) or SAYS.search(text) or any(p.search(text) for p in ERROR_CODES))
+
+
+def item_kinds(item: str) -> set[Kind]:
+    """The kinds of data one item asks for (an empty set: free text the ticket cannot give)."""
+    kinds = {kind for kind, words in _KIND_WORDS if words.search(item)}
+    for match in _NAME_ITEM.finditer(item):
+        kinds.add(f"name:{match.group(1).lower()}")
+    for match in _IDENTIFIER_ITEM.finditer(item):
+        for noun in re.split(r"\s+|/", match.group(1).lower()):
+            if noun not in _NOT_NOUNS:
+                kinds.add(f"id:{noun}")
+    return kinds
+
+
+def gives(given: Given, item: str) -> bool:
+    """True when the ticket already holds what `item` asks for."""
+    kinds = item_kinds(item)
+    if not kinds:
+        return False
+    found = [_has(given, kind) for kind in kinds]
+    return any(found) if re.search(r"\bor\b", item, re.IGNORECASE) else all(found)
+
+
+def _has(given: Given, kind: Kind) -> bool:
+    if kind.startswith("id:"):
+        return given.has_identifier(kind[3:])
+    if kind.startswith("name:"):
+        return given.has_name(kind[5:])
+    return kind in given.kinds

@@ -1,0 +1,303 @@
+"""Required data: what the KB asks for, the ticket's intent, the team's intake.yml, minus what is given.
+
+The engine tests run the real engine on the sample KB (examples/kb); the no-drafting check runs the
+production engine against the OpenAI fake.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bot.http.app import build_http_app
+from ingest.pipeline import ingest
+from rag.asks import asked_items
+from rag.embedders.local import LocalEmbedder
+from rag.engine import Engine
+from rag.factory import build_engine
+from rag.given import gives, read_ticket
+from rag.intake import parse_intake
+from rag.models import Answer
+from rag.required_data import MAX_ITEMS
+from rag.settings import Settings
+from rag.ticket_intents import implied_items
+from tests.conftest import SAMPLE_TICKETS
+from tests.fakes.production import Production, prod, production_kb  # noqa: F401 (fixtures)
+
+TICKETS = [json.loads(line)["ticket"] for line in SAMPLE_TICKETS.read_text().splitlines() if line.strip()]
+INTAKE = """\
+# What the bike team collects, by topic
+min_similarity: 0.5
+topics:
+  - name: damaged bike
+    examples:
+      - my bike has a flat tyre
+      - the brakes on the bike do not work
+      - the bike I rented is damaged
+    collect:
+      - item: ride ID
+        why: finds the ride and the bike in the fleet log
+      - bike number
+"""
+BIKE_ARTICLE = """\
+---
+id: rent-a-bike
+title: Rent a bike
+url: https://help.example.com/rent-a-bike
+---
+Scan the code on the handlebar to unlock a bike. End the ride at any station.
+"""
+
+
+# --- what the ticket already gives ---------------------------------------------------------------
+@pytest.mark.parametrize(
+    "ticket",
+    [
+        "Checkout fails with E-204",
+        "Chrome shows ERR_SSL_PROTOCOL_ERROR on the login page",
+        "The installer stops with 0x80070005",
+        "The API answers HTTP 403 to every call",
+        "npm install -g fails with EACCES",
+        "Setup ends with error 1603",
+        'The sync says "Connection expired" every time',
+        "Publishing fails with 402 Payment Required",
+    ],
+)
+def test_an_error_in_any_common_shape_is_given(ticket: str) -> None:
+    assert gives(read_ticket(ticket), "exact error message or code")
+
+
+@pytest.mark.parametrize(
+    ("ticket", "item"),
+    [
+        ("Please reset 2FA for ana@example.com", "account e-mail address"),
+        ("Please reset 2FA, my username is jsmith1987", "account e-mail address or username"),
+        ("Invoice INV-2026-0042 shows the wrong VAT", "invoice or receipt number"),
+        ("My order #A-55821 never arrived", "order number"),
+        ("order 123456 is late", "order number"),
+        ("I was charged twice for ride 884213", "ride ID"),
+        ("The app v2.3.1 crashes on start", "app version"),
+        ("Since 11.4 the export is empty", "app version"),
+        ("The page https://example.com/pay is blank", "URL of the page"),
+        ("npm publish fails for @acme/ui", "package name"),
+    ],
+)
+def test_identifiers_versions_urls_and_names_are_given(ticket: str, item: str) -> None:
+    assert gives(read_ticket(ticket), item)
+
+
+@pytest.mark.parametrize(
+    ("ticket", "item"),
+    [
+        ("It shows an error and something about an organization", "exact error message or code"),
+        ("We are about 250 developers and 400 seats", "exact error message or code"),
+        ("My order never arrived", "order number"),
+        ("My order #A-55821 never arrived", "ride ID"),
+        ("There's a charge of USD 84.00 on my card", "app version"),
+        ("my account is locked", "username"),
+    ],
+)
+def test_what_is_not_given_is_not_taken_for_given(ticket: str, item: str) -> None:
+    assert not gives(read_ticket(ticket), item)
+
+
+# --- what KB sections ask for --------------------------------------------------------------------
+def test_the_kb_sentence_names_the_item_in_its_own_words() -> None:
+    text = (
+        "When you report a damaged bike, include the bike number and your ride ID.\n"
+        "We will need the station name, a photo of the damage and the time the ride ended."
+    )
+    assert [item for item, _ in asked_items(text)] == [
+        "bike number",
+        "ride ID",
+        "station name",
+        "photo of the damage",
+        "time the ride ended",
+    ]
+
+
+def test_requirements_lists_and_roles_are_items_secrets_and_screens_are_not() -> None:
+    listed = "- Your booking reference\n- You need to be the account owner to do this"
+    assert [i for i, _ in asked_items(listed, requirements=True)] == [
+        "booking reference",
+        "whether the customer is the account owner",
+    ]
+    assert asked_items("You'll need to provide your recovery code to get access to your account") == []
+    assert asked_items("When prompted, provide your username, password, and email address") == []
+
+
+def test_intent_rules_fit_the_ticket() -> None:
+    def items(ticket: str) -> list[str]:
+        return [item for _, item, _ in implied_items(ticket)]
+
+    assert "date and amount of the charge" in items("I was charged twice this month")
+    assert "account e-mail address or username" in items("I can't log in since yesterday")
+    assert "confirmation that the requester owns the account" in items("Please delete my account and all my data")
+    assert items("The app crashes when I open the map")[:2] == [
+        "exact error message or code",
+        "app version and device or operating system",
+    ]
+    # A bicycle crash is not a software error, and a how-to question needs no order number.
+    assert "exact error message or code" not in items("I had a crash on the bike because the brakes failed")
+    assert items("How much does it cost, and when do I get charged?") == []
+
+
+# --- the engine on the sample KB -----------------------------------------------------------------
+async def test_what_the_ticket_gives_is_never_asked_again(engine: Engine) -> None:
+    vague = await engine.required("The Xero sync keeps failing since Monday")
+    assert "exact error message or code" in {r.item for r in vague.required_data}
+    for quoted in (
+        "The Xero sync keeps failing since Monday with TH-502",
+        'The Xero sync keeps failing since Monday, the log says "Connection expired"',
+    ):
+        answer = await engine.required(quoted)
+        assert not any("error" in r.item for r in answer.required_data), answer.required_data
+
+    locked = await engine.required("I can't log in to my account, the 2FA codes are rejected")
+    assert any("e-mail" in r.item for r in locked.required_data)
+    given = await engine.required("I can't log in to my account ana@example.com, the 2FA codes are rejected")
+    assert not any("e-mail" in r.item for r in given.required_data), given.required_data
+
+    reissue = await engine.required("Please reissue our invoice with the new company address")
+    assert any("invoice" in r.item for r in reissue.required_data)
+    numbered = await engine.required("Please reissue invoice INV-2026-0042 with the new company address")
+    assert not any("invoice" in r.item for r in numbered.required_data), numbered.required_data
+
+
+async def test_at_most_five_items_each_with_why_and_source(engine: Engine) -> None:
+    many = (
+        "I was charged twice for my order, the app crashes with an error when I log in, I can't sign in "
+        "any more, please delete my account and our workspace, and the browser extension is broken too."
+    )
+    for ticket in [many, *TICKETS]:
+        answer = await engine.required(ticket)
+        assert len(answer.required_data) <= MAX_ITEMS
+        for item in answer.required_data:
+            assert item.why
+            kb_item = not item.why.startswith(("ticket intent: ", "intake.yml: "))
+            assert bool(item.source_ids) == kb_item, item
+    kb = await engine.required("Please reissue invoice INV-2026-0042 with the new company address")
+    assert kb.sources[0].article_id == "invoices-and-vat"
+    assert any(r.source_ids and r.source_ids[0].startswith("invoices-and-vat#") for r in kb.required_data)
+
+
+async def test_near_identical_items_are_merged(engine: Engine) -> None:
+    answer = await engine.required("I can't log in and I'd like to delete my account and all my personal data")
+    emails = [r.item for r in answer.required_data if "e-mail" in r.item or "email" in r.item]
+    assert len(emails) == 1, answer.required_data
+
+
+async def test_required_is_the_answer_schema_without_a_draft(engine: Engine) -> None:
+    answer = await engine.required("I was charged twice this month", request_id="req-7")
+    assert Answer.model_validate_json(answer.model_dump_json()) == answer
+    assert answer.request_id == "req-7" and answer.draft == "" and "draft" not in answer.timings_ms
+    assert answer.backends.drafter == "none" and answer.sources
+    full = await engine.answer("I was charged twice this month")
+    assert full.required_data == answer.required_data and full.decision == answer.decision
+
+
+# --- intake.yml ----------------------------------------------------------------------------------
+@pytest.fixture
+def bike_kb(tmp_path: Path) -> Path:
+    folder = tmp_path / "bike-kb"
+    folder.mkdir()
+    (folder / "rent-a-bike.md").write_text(BIKE_ARTICLE)
+    (folder / "intake.yml").write_text(INTAKE)
+    return folder
+
+
+async def test_an_intake_file_adds_a_domain_field_when_the_ticket_matches(
+    settings: Settings, embedder: LocalEmbedder, bike_kb: Path
+) -> None:
+    ingesting = build_engine(settings, embedder=embedder)
+    try:
+        summary = await ingest(ingesting.kb, [bike_kb])
+    finally:
+        await ingesting.close()
+    assert summary.errors == [] and summary.intake_topics == 1 and "intake.yml: 1 topics" in summary.line()
+
+    engine = build_engine(settings, embedder=embedder)  # a server process reads it from the catalog
+    try:
+        damaged = await engine.required("The bike I rented has a flat tyre and the brakes are broken")
+        ride = next(r for r in damaged.required_data if r.item == "ride ID")
+        assert ride.why == "intake.yml: damaged bike (finds the ride and the bike in the fleet log)"
+        assert damaged.required_data[0] == ride  # the team's own fields come first
+        assert "bike number" in {r.item for r in damaged.required_data}
+
+        for other in ("How do I export my timesheets to CSV?", "I was charged twice this month"):
+            answer = await engine.required(other)
+            assert "ride ID" not in {r.item for r in answer.required_data}, other
+
+        given = await engine.required("The bike of ride R-884213 has a flat tyre, bike number 40512")
+        assert not {"ride ID", "bike number"} & {r.item for r in given.required_data}
+    finally:
+        await engine.close()
+
+
+async def test_a_broken_intake_file_is_an_ingest_error_and_a_removed_one_is_forgotten(
+    settings: Settings, embedder: LocalEmbedder, bike_kb: Path
+) -> None:
+    engine = build_engine(settings, embedder=embedder)
+    try:
+        await ingest(engine.kb, [bike_kb])
+        (bike_kb / "intake.yml").write_text("topics:\n  - name: damaged bike\n    collect: [ride ID]\n")
+        broken = await ingest(engine.kb, [bike_kb])
+        assert [e.source for e in broken.errors] == [str(bike_kb / "intake.yml")]
+        assert "examples" in str(broken.errors[0])
+        assert len(engine.kb.catalog.intake_files()) == 1  # the last good one stays
+
+        (bike_kb / "intake.yml").unlink()
+        await ingest(engine.kb, [bike_kb])
+        assert engine.kb.catalog.intake_files() == []
+        answer = await engine.required("The bike I rented has a flat tyre")
+        assert "ride ID" not in {r.item for r in answer.required_data}
+    finally:
+        await engine.close()
+
+
+def test_intake_items_may_be_plain_or_with_a_reason() -> None:
+    parsed = parse_intake(INTAKE)
+    [topic] = parsed.topics
+    assert [(f.item, bool(f.why)) for f in topic.collect] == [("ride ID", True), ("bike number", False)]
+    with pytest.raises(ValueError, match="min_similarity"):
+        parse_intake("min_similarity: 2\ntopics: []\n")
+    with pytest.raises(ValueError, match="YAML"):
+        parse_intake("topics: [\n")
+
+
+# --- no drafting: /required-data and Engine.required against the OpenAI fake ---------------------
+async def test_required_data_makes_no_chat_call(prod: Production, aiohttp_client: Any) -> None:
+    engine = prod.engine()
+    answer = await engine.required("I can't log in and the reset e-mail never arrives")
+    assert answer.draft == "" and prod.openai.chats == []
+
+    app = build_http_app(engine, prod.settings(kb_api_keys="k", kb_rate_limit_per_min=0))
+    client = await aiohttp_client(app)
+    body = {"ticket": "I was charged twice this month"}
+    resp = await client.post("/api/v1/required-data", json=body, headers={"X-API-Key": "k"})
+    assert resp.status == 200
+    answer = Answer.model_validate_json(await resp.read())
+    assert answer.draft == "" and answer.required_data and prod.openai.chats == []
+
+    resp = await client.post("/api/v1/generate-response", json=body, headers={"X-API-Key": "k"})
+    assert resp.status == 200 and len(prod.openai.chats) == 1  # the drafting route does call it
+
+
+async def test_a_hosted_drafters_list_is_held_to_the_same_rules(prod: Production) -> None:
+    prod.openai.reply = {
+        "draft": "Hi there,\n\nThanks.",
+        "answers_ticket": True,
+        "cited_chunk_ids": [],
+        "required_data": [
+            {"item": "exact error message", "why": "", "source_ids": []},
+            {"item": "account e-mail address", "why": "", "source_ids": []},
+            *[{"item": f"detail {n}", "why": "", "source_ids": []} for n in range(6)],
+        ],
+    }
+    answer = await prod.engine().answer("Login fails with E-204 for ana@example.com")
+    items = [r.item for r in answer.required_data]
+    assert "exact error message" not in items and "account e-mail address" not in items
+    assert len(items) <= MAX_ITEMS
