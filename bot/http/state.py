@@ -38,11 +38,14 @@ class ApiState:
     def note_answer(self, answer: Answer) -> None:
         self.metrics.observe_answer(answer)
         if answer.degraded:
+            # Within the window the reasons add up: a required-data answer (no drafter) that follows a
+            # drafter failure must not hide it.
+            recent = self.degraded()
             self._degraded_at = time.monotonic()
-            self._degraded_reasons = list(answer.degraded_reasons)
+            self._degraded_reasons = recent + [r for r in answer.degraded_reasons if r not in recent]
 
     def degraded(self) -> list[str]:
-        """Reasons of the last fallback if it happened within the last minute, else []."""
+        """Reasons of the fallbacks within the last minute, else []."""
         if self._degraded_at and time.monotonic() - self._degraded_at < DEGRADED_WINDOW_S:
             return self._degraded_reasons
         return []
