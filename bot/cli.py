@@ -7,6 +7,8 @@ kb remove my-kb --data-dir ./kb-data                      # every article of one
 kb ask --data-dir ./kb-data "I was charged twice this month"
 kb ask --json --file tickets.jsonl                        # or --file - (stdin)
 kb eval --kb examples/kb --tickets examples/kb/tickets.jsonl
+kb feedback --days 30                                     # answers of every door, escalations, 👍/👎
+kb gaps --html gaps.html                                  # what the KB is missing, by topic
 kb serve
 """
 
@@ -26,9 +28,10 @@ from typing import TYPE_CHECKING, Any
 from pydantic import ValidationError
 
 from bot import manage, messages
+from bot.gaps.cluster import DEFAULT_MIN_SIMILARITY
 from bot.render import ProgressBar, render_answer
 from rag.errors import KBError
-from rag.models import Ticket
+from rag.models import Answer, Ticket
 from rag.settings import Settings
 
 if TYPE_CHECKING:
@@ -116,7 +119,7 @@ def _parse_tickets(lines: Iterable[str], name: str) -> list[Ticket]:
             raw = json.loads(line)
             if isinstance(raw, str):
                 raw = {"ticket": raw}
-            fields = {k: raw[k] for k in ("ticket", "subject", "customer", "metadata") if k in raw}
+            fields = {k: raw[k] for k in ("ticket", "subject", "customer", "metadata", "history") if k in raw}
             tickets.append(Ticket(**fields))
         except (json.JSONDecodeError, ValidationError, TypeError) as exc:
             raise KBError(messages.BAD_TICKET_LINE.format(path=name, line=number, error=_short(exc))) from exc
@@ -160,12 +163,27 @@ async def _ask(args: argparse.Namespace) -> int:
         answers = await asyncio.gather(*(engine.answer(t) for t in tickets))
     finally:
         await engine.close()
+    if not args.no_record:
+        _record_answers(settings, tickets, answers)
     for answer in answers:
         if args.json:
             print(answer.model_dump_json())
         else:
             print(render_answer(answer))
     return 0
+
+
+def _record_answers(settings: Settings, tickets: Sequence[Ticket], answers: Sequence[Answer]) -> None:
+    """Keep `kb ask`'s answers with the other doors' (redacted), for `kb feedback` and `kb gaps`."""
+    from bot.records import CLI_DOOR, AnswerRecord, open_records
+
+    store = open_records(settings)
+    try:
+        for ticket, answer in zip(tickets, answers, strict=True):
+            text = f"{ticket.subject}\n\n{ticket.ticket}" if ticket.subject else ticket.ticket
+            store.record_answer(AnswerRecord(answer=answer, ticket=text, user=CLI_DOOR, door=CLI_DOOR))
+    finally:
+        store.close()
 
 
 async def _eval(args: argparse.Namespace) -> int:
@@ -242,13 +260,47 @@ async def _remove(args: argparse.Namespace) -> int:
 
 
 async def _feedback(args: argparse.Namespace) -> int:
-    from bot.slack.feedback import feedback_report
+    from bot.records import feedback_report
 
     settings = _settings(args)
     problem = manage.data_dir_problem(settings, read_only=True)
     if problem:
         return _fail(problem)
     print(feedback_report(settings, days=args.days), end="")
+    return 0
+
+
+async def _gaps(args: argparse.Namespace) -> int:
+    from bot.gaps import build_gap_report, render_html, render_text
+    from bot.records import open_records
+    from rag.factory import build_embedder, build_kb
+
+    if not 1 <= args.days <= 365:
+        return _fail(messages.GAPS_BAD_DAYS.format(value=args.days), 2)
+    if not 0.0 <= args.min_similarity <= 1.0:
+        return _fail(messages.GAPS_BAD_SIMILARITY.format(value=args.min_similarity), 2)
+    settings = _settings(args)
+    problem = manage.data_dir_problem(settings, read_only=True)
+    if problem:
+        return _fail(problem)
+    if not settings.feedback_db_path.exists():
+        return _fail(messages.FEEDBACK_REPORT_EMPTY.format(path=settings.feedback_db_path))
+    kb = build_kb(settings) if settings.db_path.exists() else None
+    embedder = kb.embedder if kb is not None else build_embedder(settings)
+    store = open_records(settings)
+    try:
+        report = await build_gap_report(store, embedder, kb=kb, days=args.days, min_similarity=args.min_similarity)
+    finally:
+        store.close()
+        await (kb.close() if kb is not None else embedder.close())
+    if args.html:
+        path = Path(args.html)
+        path.write_text(render_html(report), encoding="utf-8")
+        print(messages.GAPS_WROTE_HTML.format(path=path, topics=len(report.topics), total=report.total))
+    elif args.json:
+        print(report.model_dump_json(indent=2))
+    else:
+        print(render_text(report))
     return 0
 
 
@@ -305,6 +357,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--file", help='a JSONL file of tickets ({"ticket": ...} a line); - reads stdin')
     p.add_argument("--json", action="store_true", help="print the answer JSON (one a line)")
     p.add_argument("--data-dir", help="where the store lives (KB_DATA_DIR)")
+    p.add_argument("--no-record", action="store_true", help="do not keep the answers for `kb feedback` and `kb gaps`")
     p.set_defaults(run=_ask)
 
     p = sub.add_parser(
@@ -324,10 +377,28 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--sizes", default="10000,100000", help="synthetic chunk counts for the scale test")
     p.set_defaults(run=_bench)
 
-    p = sub.add_parser("feedback", help="report the Slack answers, escalations and 👍/👎 feedback")
+    p = sub.add_parser("feedback", help="report the answers of every door, escalations and 👍/👎 feedback")
     p.add_argument("--days", type=int, default=7, help="how many days back (default 7)")
-    p.add_argument("--data-dir", help="where the feedback store lives (KB_DATA_DIR)")
+    p.add_argument("--data-dir", help="where the records live (KB_DATA_DIR)")
     p.set_defaults(run=_feedback)
+
+    p = sub.add_parser(
+        "gaps",
+        help="what the KB is missing: escalated, low-confidence and 👎 answers grouped by topic",
+        description=messages.GAPS_DESCRIPTION,
+    )
+    p.add_argument("--days", type=int, default=7, help="how many days back (default 7)")
+    out = p.add_mutually_exclusive_group()
+    out.add_argument("--json", action="store_true", help="print the report as one JSON object")
+    out.add_argument("--html", metavar="FILE", help="write a self-contained HTML report (chart included) to FILE")
+    p.add_argument(
+        "--min-similarity",
+        type=float,
+        default=DEFAULT_MIN_SIMILARITY,
+        help=f"how alike tickets must be on average to share a topic (cosine, default {DEFAULT_MIN_SIMILARITY})",
+    )
+    p.add_argument("--data-dir", help="where the records and the KB live (KB_DATA_DIR)")
+    p.set_defaults(run=_gaps)
 
     p = sub.add_parser("serve", help="run the HTTP API (and the Slack bot when configured)")
     p.add_argument("--data-dir", help="where the store lives (KB_DATA_DIR)")

@@ -111,6 +111,8 @@ SLACK_REQUIRED_WHY = " — _{why}_"
 SLACK_HOLDING_HEADING = "Holding reply (send it while a human takes over)"
 SLACK_DRAFT_TRUNCATED = "_…the draft is longer than one Slack message allows; `kb ask` prints all of it._"
 SLACK_SOURCE_LINE = "• <{url}|{title}> · `{tier}` · {score:.2f}"
+SLACK_CITED_SOURCE_LINE = "*[{number}]* <{url}|{title}> · `{tier}` · {score:.2f}"
+SLACK_FOOTNOTE = "<{url}|[{number}]>"  # after a claim of the draft: the section it comes from
 SLACK_SOURCES_NONE = "No article matched."
 SLACK_FOOTER = "request `{request_id}` · {embedder} / {store} / {drafter} · {total_ms:.0f} ms"
 SLACK_PRIVATE_ESCALATE_HINT = "Low confidence: press *Escalate* to hand this to the escalation team."
@@ -199,9 +201,46 @@ HOME_STATS = (
     "Feedback: 👍 {helpful} · 👎 {not_helpful}"
 )
 
-# --- feedback report (`kb feedback`) --------------------------------------------------------
-FEEDBACK_REPORT_TITLE = "Slack answers and feedback, last {days} days ({since} to now)"
+HOME_GAPS_HEADING = "*Top gaps this week*"
+HOME_GAPS_NONE = "Nothing escalated, low in confidence or rated 👎 this week."
+HOME_GAPS_TOPIC = "• *{label}*: {count} ticket(s), {escalated} escalated, {rated_down} 👎{closest}"
+HOME_GAPS_CLOSEST = " · closest article: <{url}|{title}> ({similarity:.2f})"
+HOME_GAPS_MORE = "`kb gaps --html gaps.html` writes the full report ({topics} topic(s), {total} ticket(s))."
+HOME_GAPS_UNAVAILABLE = "The gap report is unavailable right now (the logs say why)."
+
+# --- records: `kb feedback`, `kb gaps`, POST /api/v1/feedback ---------------------------------
+FEEDBACK_REPORT_TITLE = "Answers and feedback from every door, last {days} days ({since} to now)"
 FEEDBACK_REPORT_EMPTY = "No answers recorded in {path} yet."
+FEEDBACK_REPORT_COMMENTS = "latest 'not helpful' comments:"
+FEEDBACK_REPORT_GAPS_HINT = "What the KB is missing, grouped by topic: `kb gaps` (--html FILE for a report to share)."
+HTTP_UNKNOWN_REQUEST = (
+    "No answer with request_id {request_id!r} was recorded: send the request_id of an answer from "
+    "/api/v1/generate-response, /api/v1/required-data, Slack or `kb ask`."
+)
+GAPS_NONE = "No gaps in the last {days} days: nothing was escalated, low in confidence or rated down."
+GAPS_TITLE = "Gaps in the KB, last {days} days ({since} to {until})"
+GAPS_SUMMARY = (
+    "{total} answer(s) escalated, low in confidence or rated down ({escalated} escalated, {low} low confidence, "
+    "{rated_down} rated down), in {topics} topic(s)"
+)
+GAPS_TOPIC = "{id:>2}. {label}: {count} ({flags}) · {doors}"
+GAPS_CLOSEST = "    closest article: {title} ({similarity:.2f}) {url}"
+GAPS_CLOSEST_NONE = "    closest article: none"
+GAPS_EXAMPLE = '    · "{ticket}" ({level}, {decision})'
+GAPS_TRUNCATED = "Only the newest {count} answers of the period were grouped."
+GAPS_NO_KB = "The knowledge base is empty, so no topic has a closest article."
+GAPS_STORE_DOWN = "Closest articles unavailable: {error}"
+GAPS_NO_LABEL = "(no words)"
+GAPS_WROTE_HTML = "wrote {path}: {topics} topic(s), {total} answer(s)"
+GAPS_HTML_TITLE = "Gaps in the KB, last {days} days"
+GAPS_DESCRIPTION = (
+    "The answers of the last --days days (every door: Slack, HTTP, kb ask) that were escalated, low in "
+    "confidence or rated down, grouped into topics by meaning with the KB's embedder: each topic with a label "
+    "from its most telling words, its count, example tickets (redacted), the closest KB article and whether it "
+    "was escalated or rated down. --html writes one self-contained file with a chart of topics over time."
+)
+GAPS_BAD_DAYS = "kb gaps: --days takes a whole number of days from 1 to 365 (not {value!r})"
+GAPS_BAD_SIMILARITY = "kb gaps: --min-similarity takes a number between 0 and 1 (not {value!r})"
 
 # --- Slack in the server log -----------------------------------------------------------------
 SLACK_OFF_LOG = "Slack is off: set SLACK_BOT_TOKEN (and SLACK_APP_TOKEN or SLACK_SIGNING_SECRET) to turn it on"

@@ -114,7 +114,7 @@ def test_an_old_data_dir_is_migrated_and_listed_with_an_unknown_last_ingest(
     data_dir: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     # A data dir written before the `sources` table: the schema version just before its migration.
-    before = [m.__name__ for m in MIGRATIONS].index("_migration_sources")
+    before = [m.__name__ for m in MIGRATIONS].index("_migration_3")  # the `sources` table
     db = sqlite3.connect(data_dir / "kb.sqlite3")
     db.executescript(
         "DROP TABLE sources; DROP INDEX articles_source; DELETE FROM meta WHERE key='first_ingest'; "
@@ -403,7 +403,7 @@ def test_ingest_names_unsupported_and_broken_files_and_exits_non_zero(
 
 @pytest.mark.parametrize(
     "argv",
-    [["ask", "hello"], ["sources"], ["sources", "--json"], ["feedback"], ["remove", "examples/kb"]],
+    [["ask", "hello"], ["sources"], ["sources", "--json"], ["feedback"], ["gaps"], ["remove", "examples/kb"]],
 )
 def test_read_only_commands_never_create_a_missing_data_dir(
     argv: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
@@ -430,7 +430,7 @@ def test_ask_and_remove_on_an_existing_empty_data_dir_say_it_is_empty(
 
 @pytest.mark.parametrize(
     "argv",
-    [["ingest", "examples/kb"], ["ask", "hello"], ["sources"], ["remove", "x"], ["feedback"], ["serve"]],
+    [["ingest", "examples/kb"], ["ask", "hello"], ["sources"], ["remove", "x"], ["feedback"], ["gaps"], ["serve"]],
 )
 def test_a_data_dir_that_is_a_file_is_one_clear_line(
     argv: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]

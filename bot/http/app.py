@@ -32,12 +32,13 @@ from bot.http.limits import IdempotencyStore, RateLimiter
 from bot.http.metrics import Metrics
 from bot.http.middleware import MIDDLEWARES
 from bot.http.openapi import build_openapi
-from bot.http.state import ENGINE, STATE, ApiState, key_id
+from bot.http.state import ENGINE, RECORDS, STATE, ApiState, key_id
+from bot.records import RecordStore, open_records
 from rag.engine import Engine
 from rag.errors import ConfigError
 from rag.settings import Settings
 
-__all__ = ["ENGINE", "STATE", "EngineFactory", "build_http_app", "check_exposure", "is_loopback"]
+__all__ = ["ENGINE", "RECORDS", "STATE", "EngineFactory", "build_http_app", "check_exposure", "is_loopback"]
 
 log = logging.getLogger(__name__)
 
@@ -68,10 +69,13 @@ def build_http_app(
     settings: Settings,
     *,
     rate_limiter: RateLimiter | None = None,
+    records: RecordStore | None = None,
 ) -> web.Application:
     """The API on `engine` (or on what `engine()` returns at startup, closed again at cleanup).
 
     `rate_limiter` replaces the bucket that KB_RATE_LIMIT_PER_MIN would give (tests use a fast one).
+    `records` is where answers and feedback are kept (default: `open_records(settings)`, which
+    the Slack door mounted on the same app shares).
     Raises ConfigError when no API key is configured and KB_HOST is not a loopback address.
     """
     check_exposure(settings)
@@ -91,12 +95,23 @@ def build_http_app(
     state.openapi = json.dumps(build_openapi(secured=bool(keys), version=app_version)).encode()
     app = web.Application(middlewares=MIDDLEWARES, client_max_size=settings.kb_max_body_bytes)
     app[STATE] = state
+    if records is None:
+        records = open_records(settings)
+        app.on_cleanup.append(_closer(records))
+    app[RECORDS] = records
     if isinstance(engine, Engine):
         app[ENGINE] = engine  # the caller owns it and closes it
     else:
         app.cleanup_ctx.append(_engine_ctx(engine))
     add_routes(app)
     return app
+
+
+def _closer(records: RecordStore) -> Callable[[web.Application], Awaitable[None]]:
+    async def close(_: web.Application) -> None:
+        records.close()
+
+    return close
 
 
 def _engine_ctx(factory: EngineFactory) -> Callable[[web.Application], AsyncIterator[None]]:

@@ -3,6 +3,7 @@
 engine = request.app[ENGINE]                   # the one Engine (set at build or at startup)
 request_id = request[REQUEST_ID]               # set by the outermost middleware
 state = request.app[STATE]                     # settings, metrics, limits, OpenAPI bytes
+records = request.app[RECORDS]                 # answers, feedback, escalations (bot.records)
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from aiohttp import web
 
 from bot.http.limits import IdempotencyStore, RateLimiter
 from bot.http.metrics import Metrics
+from bot.records import RecordStore
 from rag.engine import Engine
 from rag.models import Answer
 from rag.settings import Settings
@@ -52,6 +54,7 @@ class ApiState:
 
 
 STATE = web.AppKey("kb_api_state", ApiState)
+RECORDS = web.AppKey("kb_records", RecordStore)
 # Per-request storage: the request id (also in every log line), the caller's key id, log fields.
 REQUEST_ID = web.RequestKey("kb_request_id", str)
 CLIENT = web.RequestKey("kb_client", str)

@@ -1,0 +1,118 @@
+"""What the records store keeps: answers from every door, feedback on them, escalations.
+
+Plain dataclasses, shared by every `RecordStore` implementation and by the doors that write and
+read them. Tickets are stored redacted (rag/redact.py); the store does it, so no door can forget.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Literal
+
+from rag.models import Answer
+
+Verdict = Literal["helpful", "not_helpful"]
+Trigger = Literal["auto", "button"]
+FeedbackSource = Literal["slack", "http"]
+
+# Where an answer was asked for. Slack has four ways in; the HTTP API and `kb ask` one each.
+SLACK_DOORS = ("mention", "dm", "shortcut", "command")
+HTTP_DOOR = "http"
+CLI_DOOR = "cli"
+
+
+def door_family(door: str) -> str:
+    """slack | http | cli: the door an answer came through, whatever the Slack way in was."""
+    return "slack" if door in SLACK_DOORS else door
+
+
+@dataclass
+class AnswerRecord:
+    """One answer given, with where it lives (Slack: channel and thread; thread_ts None: a private answer).
+
+    `user` is the Slack user id, the HTTP API key's id (`key-…`, never the key) or `cli`.
+    `view` is `draft` (a full answer) or `required` (only the data to collect).
+    """
+
+    answer: Answer
+    ticket: str
+    user: str
+    door: str  # mention | dm | shortcut | command | http | cli
+    view: str = "draft"  # draft | required
+    channel: str | None = None
+    thread_ts: str | None = None
+    message_ts: str | None = None
+    created_at: float = field(default_factory=time.time)
+
+    @property
+    def request_id(self) -> str:
+        return self.answer.request_id
+
+
+@dataclass
+class FeedbackEntry:
+    """One 👍/👎 with a snapshot of the answer it rates (None fields: the answer was not recorded)."""
+
+    id: int
+    created_at: float
+    request_id: str
+    user: str
+    verdict: str  # helpful | not_helpful
+    source: str  # slack | http
+    decision: str | None
+    level: str | None
+    score: float | None
+    sources: list[str]
+    problems: list[str]
+    comment: str
+
+
+@dataclass
+class Escalation:
+    id: int
+    request_id: str
+    trigger: str
+    requested_by: str
+    channel: str | None
+    thread_ts: str | None
+    escalation_channel: str
+    escalation_ts: str | None
+    claimed_by: str | None
+    claimed_at: float | None
+
+
+@dataclass
+class Stats:
+    days: int
+    answers: int = 0
+    by_level: dict[str, int] = field(default_factory=lambda: {"high": 0, "medium": 0, "low": 0})
+    by_decision: dict[str, int] = field(default_factory=lambda: {"answer": 0, "review": 0, "escalate": 0})
+    by_door: dict[str, int] = field(default_factory=dict)
+    escalations: int = 0
+    claimed: int = 0
+    helpful: int = 0
+    not_helpful: int = 0
+    helpful_by_level: dict[str, tuple[int, int]] = field(default_factory=dict)  # level -> (👍, 👎)
+    feedback_by_source: dict[str, int] = field(default_factory=dict)  # slack | http -> count
+    comments: list[tuple[str, str, str]] = field(default_factory=list)  # (request_id, problems, comment)
+
+
+@dataclass
+class GapItem:
+    """An answer of the period that shows a hole in the KB: escalated, low confidence or rated 👎."""
+
+    request_id: str
+    created_at: float
+    door: str
+    ticket: str  # redacted
+    decision: str
+    level: str
+    score: float
+    escalated: bool  # decided `escalate`, or handed to people with the Escalate button
+    rated_down: bool  # at least one 👎
+    sources: list[str]  # chunk ids of the answer's sources, best first
+
+    @property
+    def low_confidence(self) -> bool:
+        return self.level == "low"
