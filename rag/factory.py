@@ -39,14 +39,15 @@ def build_store(settings: Settings, catalog: Catalog) -> VectorStore:
     return SqliteVectorStore(catalog)
 
 
-def build_drafter(settings: Settings) -> Drafter:
+def build_drafter(settings: Settings, catalog: Catalog | None = None) -> Drafter:
+    """The OpenAI drafter with a key, else the extractive one (IDF weights from `catalog` when given)."""
     if settings.drafter_kind == "openai":
         from rag.drafters.openai import OpenAIDrafter
 
         return OpenAIDrafter(settings)
     from rag.drafters.extractive import ExtractiveDrafter
 
-    return ExtractiveDrafter()
+    return ExtractiveDrafter(catalog)
 
 
 def build_kb(settings: Settings, *, embedder: Embedder | None = None, mode: Mode | None = None) -> KnowledgeBase:
@@ -71,4 +72,4 @@ def build_engine(
 ) -> Engine:
     """A knowledge base (see `build_kb`) with confidence, required data and a drafter on top."""
     kb = build_kb(settings, embedder=embedder, mode=mode)
-    return Engine(settings, kb=kb, drafter=drafter or build_drafter(settings))
+    return Engine(settings, kb=kb, drafter=drafter or build_drafter(settings, kb.catalog))

@@ -24,8 +24,8 @@ from aiohttp import ClientResponse
 from aiohttp.test_utils import TestClient, TestServer
 
 from bot.http.app import build_http_app
+from bot.records import SqliteRecordStore
 from bot.slack.app import SLACK_APP, attach
-from bot.slack.feedback import FeedbackStore
 from rag.engine import Engine
 from rag.settings import Settings
 from tests.conftest import make_settings
@@ -84,7 +84,7 @@ class SlackBot:
         self.fake = fake
         self.client = client
         self.settings = settings
-        self.store = FeedbackStore(settings.feedback_db_path)
+        self.store = SqliteRecordStore(settings.feedback_db_path)
         self._keys = 0
 
     @property
@@ -131,6 +131,30 @@ class SlackBot:
         full = f"<@{BOT_USER_ID}> {text}"
         ts = self.fake.add_message(channel, full, user=user, thread_ts=thread_ts)
         event = {"type": "app_mention", "user": user, "text": full, "ts": ts, "channel": channel, "event_ts": ts}
+        if thread_ts:
+            event["thread_ts"] = thread_ts
+        return event
+
+    def message(
+        self,
+        text: str,
+        *,
+        channel: str = SUPPORT,
+        thread_ts: str | None = None,
+        user: str = AGENT,
+        channel_type: str = "channel",
+    ) -> dict[str, Any]:
+        """A `message` event (message.channels / .groups / .im) for a message also put in the fake's history."""
+        ts = self.fake.add_message(channel, text, user=user, thread_ts=thread_ts)
+        event = {
+            "type": "message",
+            "channel_type": channel_type,
+            "user": user,
+            "text": text,
+            "ts": ts,
+            "channel": channel,
+            "event_ts": ts,
+        }
         if thread_ts:
             event["thread_ts"] = thread_ts
         return event

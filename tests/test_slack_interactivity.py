@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-import json
 
 from bot import messages
 from bot.cli import main as kb_main
+from bot.records import feedback_report
 from bot.slack.blocks import (
     ACTION_ESCALATE,
     ACTION_HELPFUL,
@@ -15,7 +15,7 @@ from bot.slack.blocks import (
     INPUT_COMMENT,
     INPUT_PROBLEMS,
 )
-from bot.slack.feedback import feedback_report
+from rag.redact import redact
 from tests.slack_harness import (  # noqa: F401 (fixtures)
     AGENT,
     COVERED,
@@ -50,7 +50,7 @@ async def test_message_shortcut_answers_in_that_messages_thread(slack_bot: Slack
     assert placeholder.body["thread_ts"] == ts and placeholder.body["channel"] == SUPPORT
     update = await slack_bot.answer_update()
     record = slack_bot.store.answer(buttons(update["blocks"])[ACTION_HELPFUL])
-    assert record is not None and record.door == "shortcut" and record.ticket == email
+    assert record is not None and record.door == "shortcut" and record.ticket == redact(email)  # stored redacted
     assert "account e-mail address" not in {r.item for r in record.answer.required_data}  # the e-mail is given
 
 
@@ -73,14 +73,15 @@ async def test_helpful_is_stored_with_the_answers_decision_confidence_and_source
     [row] = slack_bot.store.feedback(request_id)
     record = slack_bot.store.answer(request_id)
     assert record is not None
-    assert (row["user"], row["verdict"], row["decision"], row["level"], row["score"]) == (
+    assert (row.user, row.verdict, row.source, row.decision, row.level, row.score) == (
         AGENT,
         "helpful",
+        "slack",
         record.answer.decision,
         record.answer.confidence.level,
         record.answer.confidence.score,
     )
-    assert json.loads(row["sources"]) == [s.chunk_id for s in record.answer.sources]
+    assert row.sources == [s.chunk_id for s in record.answer.sources]
 
 
 async def test_not_helpful_opens_a_modal_and_stores_what_was_wrong(slack_bot: SlackBot) -> None:
@@ -92,7 +93,7 @@ async def test_not_helpful_opens_a_modal_and_stores_what_was_wrong(slack_bot: Sl
     assert view["type"] == "modal" and view["callback_id"] == FEEDBACK_MODAL
     assert view["title"]["text"] == messages.FEEDBACK_MODAL_TITLE
     [row] = slack_bot.store.feedback(request_id)
-    assert row["verdict"] == "not_helpful" and row["comment"] == ""  # counted even if the modal is cancelled
+    assert row.verdict == "not_helpful" and row.comment == ""  # counted even if the modal is cancelled
 
     resp = await slack_bot.submit_view(
         view,
@@ -111,13 +112,13 @@ async def test_not_helpful_opens_a_modal_and_stores_what_was_wrong(slack_bot: Sl
     )
     assert resp.status == 200 and await resp.text() == ""  # an empty 200 closes the modal
     [row] = slack_bot.store.feedback(request_id)
-    assert (row["problems"], row["comment"]) == ("wrong_sources,should_escalate", "It cited the SSO article.")
+    assert (row.problems, row.comment) == (["wrong_sources", "should_escalate"], "It cited the SSO article.")
 
     # another user cannot rewrite that row through a replayed submission
     await slack_bot.submit_view(
         view, {INPUT_COMMENT: {INPUT_COMMENT: {"type": "plain_text_input", "value": "x"}}}, user="UOTHER"
     )
-    assert slack_bot.store.feedback(request_id)[0]["comment"] == "It cited the SSO article."
+    assert slack_bot.store.feedback(request_id)[0].comment == "It cited the SSO article."
 
 
 async def test_escalate_button_on_a_thread_answer_escalates_once(slack_bot: SlackBot) -> None:
@@ -167,6 +168,8 @@ async def test_app_home_shows_usage_and_the_last_seven_days(slack_bot: SlackBot)
     levels["low"] += 1  # the uncovered ticket
     assert f"Answers: 2 (🟢 {levels['high']} · 🟡 {levels['medium']} · 🔴 {levels['low']})" in text
     assert "Escalations: 1 (0 claimed)" in text and "Feedback: 👍 1 · 👎 0" in text
+    assert "*Top gaps this week*" in text and ": 1 ticket(s), 1 escalated, 0 👎" in text  # the coffee machine
+    assert "coffee" in text.split("*Top gaps this week*")[1] and "kb gaps --html" in text
 
     await slack_bot.event(
         {"type": "app_home_opened", "user": AGENT, "channel": "DAGENT", "tab": "messages", "event_ts": "1.000002"}
@@ -191,7 +194,7 @@ async def test_feedback_report_and_kb_feedback(slack_bot: SlackBot, capsys: obje
     assert "escalations        1   claimed 0, unclaimed 1" in report
     assert "helpful 0, not helpful 1 (0% helpful)" in report
     assert f"{request_id}  Wrong article" in report
-    assert "by door      mention 2" in report
+    assert "by door      slack 2 (mention 2)" in report
 
     # `kb feedback` runs its own event loop: call it from a thread, as a shell would from outside
     assert await asyncio.to_thread(kb_main, ["feedback", "--data-dir", str(slack_bot.settings.kb_data_dir)]) == 0

@@ -114,7 +114,8 @@ MANIFEST_SCHEMA = _obj(
 
 # Bot scopes each Web API method needs (Slack's method reference pages). conversations.replies needs
 # the history scope of each conversation type it reads: we read threads in channels, private
-# channels and DMs. chat.getPermalink, views.* and auth.test need none.
+# channels and DMs; conversations.history is read in DMs only (a DM conversation's earlier
+# messages). chat.getPermalink, views.* and auth.test need none.
 METHOD_SCOPES: dict[str, set[str]] = {
     "auth.test": set(),
     "chat.postMessage": {"chat:write"},
@@ -122,11 +123,20 @@ METHOD_SCOPES: dict[str, set[str]] = {
     "chat.postEphemeral": {"chat:write"},
     "chat.getPermalink": set(),
     "conversations.replies": {"channels:history", "groups:history", "im:history"},
+    "conversations.history": {"im:history"},
     "reactions.add": {"reactions:write"},
     "views.open": set(),
     "views.publish": set(),
 }
-EVENT_SCOPES = {"app_mention": {"app_mentions:read"}, "message.im": {"im:history"}, "app_home_opened": set()}
+# Bot events and the scope each one needs (Slack's events reference): message.channels and
+# message.groups bring the follow-ups in threads the bot answered, message.im the direct messages.
+EVENT_SCOPES = {
+    "app_mention": {"app_mentions:read"},
+    "message.channels": {"channels:history"},
+    "message.groups": {"groups:history"},
+    "message.im": {"im:history"},
+    "app_home_opened": set(),
+}
 
 
 @pytest.fixture(scope="module")

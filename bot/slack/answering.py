@@ -13,24 +13,23 @@ import logging
 import re
 import time
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from slack_bolt.context.respond.async_respond import AsyncRespond
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot import messages
+from bot.records import AnswerRecord
 from bot.slack.blocks import answer_blocks, answer_text, to_dicts
 from bot.slack.deps import SlackDeps
 from bot.slack.escalation import LINKABLE_DOORS, escalate
-from bot.slack.feedback import AnswerRecord
 from rag.errors import KBError
-from rag.models import Answer, Ticket
+from rag.models import Answer, Ticket, Turn
 
 log = logging.getLogger(__name__)
 
 MAX_TICKET = 20_000  # Ticket.ticket's limit
-THREAD_HISTORY = 50  # earlier thread messages read as context
 
 _LINK = re.compile(r"<([^<>|]+)(?:\|([^<>]*))?>")
 
@@ -65,7 +64,8 @@ def message_text(message: Mapping[str, Any], *, bot_user_id: str | None = None) 
 
 
 def ticket_text(earlier: Iterable[str], current: str) -> str:
-    """The thread's earlier messages as the ticket, the new message last; cut to the engine's limit."""
+    """The people's side of a conversation, the new message last, cut to the engine's limit: what an
+    answer's record keeps as its ticket (the escalation packet shows it). The engine gets turns."""
     context = "\n\n".join(t for t in earlier if t)
     if not context:
         return current[:MAX_TICKET]
@@ -75,36 +75,17 @@ def ticket_text(earlier: Iterable[str], current: str) -> str:
     return f"{context[:room]}\n\n{current}".strip()
 
 
-async def thread_context(
-    client: AsyncWebClient,
-    *,
-    channel: str,
-    thread_ts: str,
-    before_ts: str,
-    bot_user_id: str | None,
-    bot_id: str | None,
-) -> list[str]:
-    """Earlier messages of a thread (conversations.replies), without the bot's own answers."""
-    resp = await client.conversations_replies(channel=channel, ts=thread_ts, limit=THREAD_HISTORY)
-    out = []
-    for m in resp.get("messages") or []:
-        if float(m.get("ts", "0")) >= float(before_ts):
-            continue
-        if (bot_user_id and m.get("user") == bot_user_id) or (bot_id and m.get("bot_id") == bot_id):
-            continue
-        text = message_text(m, bot_user_id=bot_user_id)
-        if text:
-            out.append(text)
-    return out
-
-
 def new_request_id() -> str:
     return uuid.uuid4().hex
 
 
-async def run_engine(deps: SlackDeps, text: str, request_id: str, *, view: str = "draft") -> Answer:
-    """The engine's answer; `view="required"` only computes the data to collect (no draft is written)."""
-    ticket = Ticket(ticket=text[:MAX_TICKET])
+async def run_engine(
+    deps: SlackDeps, text: str, request_id: str, *, view: str = "draft", history: Sequence[Turn] = ()
+) -> Answer:
+    """The engine's answer; `view="required"` only computes the data to collect (no draft is written).
+
+    `history`: the earlier turns of the thread or DM, when `text` follows up on them."""
+    ticket = Ticket(ticket=text[:MAX_TICKET], history=list(history))
     async with deps.background.engine_slots:
         if view == "required":
             return await deps.engine.required(ticket, request_id=request_id)
@@ -126,25 +107,28 @@ async def answer_in_thread(
     text: str,
     door: str,
     request_id: str | None = None,
+    history: Sequence[Turn] = (),
 ) -> Answer | None:
     """Post "working on it" in the thread, answer, update that message in place; escalate when low.
 
-    `thread_ts=None` answers at the top level (a direct message that is not in a thread).
+    `thread_ts=None` answers at the top level (a direct message that is not in a thread). `history`
+    is the conversation `text` follows up on (bot/slack/threads.py), oldest first.
     """
     request_id = request_id or new_request_id()
     started = time.perf_counter()
     placeholder = await client.chat_postMessage(channel=channel, thread_ts=thread_ts, text=messages.SLACK_WORKING)
     ts = str(placeholder["ts"])
     try:
-        answer = await run_engine(deps, text, request_id)
+        answer = await run_engine(deps, text, request_id, history=history)
     except Exception as exc:
         await client.chat_update(channel=channel, ts=ts, text=error_text(exc, request_id), blocks=[])
         if isinstance(exc, KBError):
             log.warning("slack %s request_id=%s failed: %s", door, request_id, exc)
             return None
         raise
+    asked = ticket_text([t.text for t in history if t.role != "bot"], text)
     record = AnswerRecord(
-        answer=answer, ticket=text, user=user, door=door, channel=channel, thread_ts=thread_ts, message_ts=ts
+        answer=answer, ticket=asked, user=user, door=door, channel=channel, thread_ts=thread_ts, message_ts=ts
     )
     deps.store.record_answer(record)  # before the buttons show: a quick click must find it
     await client.chat_update(

@@ -29,8 +29,9 @@ from slack_sdk.http_retry.builtin_async_handlers import (
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot import messages
+from bot.http.state import RECORDS
+from bot.records import open_records
 from bot.slack.deps import SeenEvents, SlackDeps
-from bot.slack.feedback import FeedbackStore
 from bot.slack.listeners import register
 from rag.engine import Engine
 from rag.errors import ConfigError
@@ -108,7 +109,7 @@ def build_slack_app(
     Listeners ack and hand their work to `deps.background`, so `process_before_response=True`
     returns Slack's 200 as soon as the ack is set (no polling for it, no wait for the answer).
     """
-    deps = deps or SlackDeps(engine=engine, settings=settings, store=FeedbackStore(settings.feedback_db_path))
+    deps = deps or SlackDeps(engine=engine, settings=settings, store=open_records(settings))
     secret = settings.slack_signing_secret.get_secret_value() if settings.slack_signing_secret else ""
     app = AsyncApp(
         name="kb",
@@ -134,7 +135,8 @@ def attach(app: web.Application, engine: Engine, settings: Settings) -> AsyncApp
         return None
     if mode == "http" and not settings.slack_signing_secret:
         raise ConfigError(messages.SLACK_NEEDS_SECRET)
-    deps = SlackDeps(engine=engine, settings=settings, store=FeedbackStore(settings.feedback_db_path))
+    store = app.get(RECORDS) or open_records(settings)  # the HTTP API's store: one seam for every door
+    deps = SlackDeps(engine=engine, settings=settings, store=store)
     slack = build_slack_app(engine, settings, deps=deps)
     app[SLACK_APP] = slack
     if mode == "http":

@@ -1,4 +1,4 @@
-"""What every Slack listener shares: the engine, settings, the feedback store, the retry filter and
+"""What every Slack listener shares: the engine, settings, the records store, the retry filter and
 the background work that runs after each ack."""
 
 from __future__ import annotations
@@ -14,7 +14,8 @@ from typing import Any
 from slack_bolt.context.respond.async_respond import AsyncRespond
 
 from bot import messages
-from bot.slack.feedback import FeedbackStore
+from bot.gaps.report import GapCache
+from bot.records import RecordStore
 from rag.engine import Engine
 from rag.settings import Settings
 
@@ -93,6 +94,7 @@ class Background:
 class SlackDeps:
     engine: Engine
     settings: Settings
-    store: FeedbackStore
+    store: RecordStore
     seen: SeenEvents = field(default_factory=SeenEvents)
     background: Background = field(default_factory=Background)
+    gaps: GapCache = field(default_factory=GapCache)  # App Home's "Top gaps this week"

@@ -17,13 +17,13 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot import messages
+from bot.records import AnswerRecord, Trigger
 from bot.slack.blocks import claimed_blocks, escalation_blocks, mention, to_dicts
 from bot.slack.deps import SlackDeps
-from bot.slack.feedback import AnswerRecord, Trigger
 
 log = logging.getLogger(__name__)
 
-LINKABLE_DOORS = ("mention", "shortcut")  # answers in channel threads the escalation team can open
+LINKABLE_DOORS = ("mention", "thread", "shortcut")  # answers in channel threads the escalation team can open
 
 
 async def escalate(

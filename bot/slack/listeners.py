@@ -1,7 +1,7 @@
 """Slack listeners, grouped by door: each `register_*` adds its handlers to an AsyncApp.
 
     app = AsyncApp(..., process_before_response=True)
-    register(app, deps)     # mentions, DMs, /kb, the shortcut, buttons, the modal, App Home
+    register(app, deps)     # mentions, thread follow-ups, DMs, /kb, the shortcut, buttons, the modal, App Home
 
 Every listener acknowledges first and hands the rest to `deps.background`, then returns: Bolt
 sends Slack its 200 (or the Socket Mode ack) right away. The work then posts a placeholder in the
@@ -23,16 +23,11 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot import messages
 from bot.slack import blocks as kb_blocks
-from bot.slack.answering import (
-    answer_in_thread,
-    answer_privately,
-    message_text,
-    plain_text,
-    thread_context,
-    ticket_text,
-)
+from bot.slack.answering import answer_in_thread, answer_privately, message_text, plain_text
 from bot.slack.deps import SlackDeps
 from bot.slack.escalation import claim, escalate
+from bot.slack.home import home_view
+from bot.slack.threads import HUMAN_SUBTYPES, BotIds, Conversation, closing, read_dm, read_thread
 
 log = logging.getLogger(__name__)
 
@@ -52,32 +47,48 @@ async def _tell(respond: AsyncRespond, text: str) -> None:
     await respond(text=text, response_type="ephemeral", replace_original=False)
 
 
-# --- events: @kb in channels and threads, direct messages ---------------------------------------
+# --- events: @kb in channels and threads, follow-ups in joined threads, direct messages -------------
+# Door names: mention (@kb), thread (a follow-up without a mention in a thread the bot answered in),
+# dm (a direct message). Slack sends a mention in a channel twice, as app_mention and as message:
+# the message listener leaves mentions to app_mention, and both claim the message (channel, ts) once.
 async def _answer_event(
     deps: SlackDeps, client: AsyncWebClient, context: AsyncBoltContext, event: Body, *, thread_ts: str | None, door: str
 ) -> None:
-    """Read the thread's earlier messages when `event` is a reply, then answer in that thread."""
+    """Read the conversation `event` belongs to, then answer it in its thread with that history."""
     channel, ts = event["channel"], event["ts"]
-    earlier: list[str] = []
-    parent = event.get("thread_ts")
-    if parent and parent != ts:
-        try:
-            earlier = await thread_context(
-                client,
-                channel=channel,
-                thread_ts=parent,
-                before_ts=ts,
-                bot_user_id=context.bot_user_id,
-                bot_id=context.bot_id,
-            )
-        except SlackApiError as exc:
-            log.warning("conversations.replies failed in %s: %s", channel, exc.response.get("error"))
-    text = ticket_text(earlier, plain_text(event.get("text", ""), bot_user_id=context.bot_user_id))
-    if not text:
-        if door == "mention":
-            await client.chat_postMessage(channel=channel, thread_ts=thread_ts, text=messages.SLACK_EMPTY_MENTION)
+    me = BotIds(context.bot_user_id, context.bot_id)
+    parent = str(event["thread_ts"]) if event.get("thread_ts") and event["thread_ts"] != ts else None
+    convo = Conversation()
+    try:
+        if door == "dm":
+            convo = await read_dm(client, deps.store, channel=channel, thread_ts=parent, before_ts=ts, me=me)
+        elif parent:
+            convo = await read_thread(client, deps.store, channel=channel, thread_ts=parent, before_ts=ts, me=me)
+    except SlackApiError as exc:
+        log.warning("reading the conversation in %s failed: %s", channel, exc.response.get("error"))
+        if door == "thread":
+            return  # without the thread we cannot tell whether we were in it: stay quiet
+    if door == "thread" and (not convo.joined or convo.stopped):
+        why = "told to stop" if convo.joined else "not joined"
+        log.debug("slack: follow-up in %s/%s not answered (%s)", channel, parent, why)
         return
-    await answer_in_thread(deps, client, channel=channel, thread_ts=thread_ts, user=event["user"], text=text, door=door)
+    text = plain_text(event.get("text", ""), bot_user_id=context.bot_user_id)
+    history = convo.turns
+    if not text:  # "@kb" alone: the latest human message is the ticket, what came before its history
+        asked = [i for i, t in enumerate(history) if t.role != "bot"]
+        if not asked:
+            if door == "mention":
+                await client.chat_postMessage(channel=channel, thread_ts=thread_ts, text=messages.SLACK_EMPTY_MENTION)
+            return
+        text, history = history[asked[-1]].text, history[: asked[-1]]
+    await answer_in_thread(
+        deps, client, channel=channel, thread_ts=thread_ts, user=event["user"], text=text, door=door, history=history
+    )
+
+
+def _first_time(deps: SlackDeps, event: Body) -> bool:
+    """Claim one message for one answer, whichever of app_mention and message arrives first."""
+    return deps.seen.first_time(f"message:{event.get('channel')}:{event.get('ts')}")
 
 
 def register_events(app: AsyncApp, deps: SlackDeps) -> None:
@@ -86,6 +97,10 @@ def register_events(app: AsyncApp, deps: SlackDeps) -> None:
         await ack()
         if event.get("bot_id") or not event.get("user"):
             return  # other bots (our own are dropped by Bolt's IgnoringSelfEvents)
+        if closing(plain_text(event.get("text", ""), bot_user_id=context.bot_user_id)):
+            return  # "@kb thanks", "@kb stop": nothing to answer
+        if not _first_time(deps, event):
+            return
         thread_ts = event.get("thread_ts") or event["ts"]
         deps.background.spawn(
             _answer_event(deps, client, context, event, thread_ts=thread_ts, door="mention"), what="app_mention"
@@ -94,10 +109,29 @@ def register_events(app: AsyncApp, deps: SlackDeps) -> None:
     @app.event("message")
     async def on_message(ack: AsyncAck, event: Body, context: AsyncBoltContext, client: AsyncWebClient) -> None:
         await ack()
-        if event.get("channel_type") != "im" or event.get("subtype") or event.get("bot_id") or not event.get("user"):
-            return  # edits, joins, bots' messages; channel messages reach us as app_mention
+        me = BotIds(context.bot_user_id, context.bot_id)
+        if (
+            event.get("subtype") not in HUMAN_SUBTYPES
+            or event.get("bot_id")
+            or not event.get("user")
+            or me.wrote(event)
+        ):
+            return  # edits, deletes, joins, bots' messages (ours included)
+        kind, thread_ts = event.get("channel_type"), event.get("thread_ts")
+        if kind == "im":
+            door = "dm"
+        elif kind in ("channel", "group") and thread_ts and thread_ts != event["ts"]:
+            if me.mentioned_in(event.get("text") or ""):
+                return  # app_mention answers it
+            door = "thread"
+        else:
+            return  # top-level channel messages: only a mention starts a conversation
+        if closing(message_text(event, bot_user_id=context.bot_user_id)):
+            return  # "thanks", "ok 👍", "stop": not a question
+        if not _first_time(deps, event):
+            return
         deps.background.spawn(
-            _answer_event(deps, client, context, event, thread_ts=event.get("thread_ts"), door="dm"), what="message.im"
+            _answer_event(deps, client, context, event, thread_ts=thread_ts, door=door), what=f"message.{kind}"
         )
 
 
@@ -267,7 +301,7 @@ def register_actions(app: AsyncApp, deps: SlackDeps) -> None:
 # --- App Home ----------------------------------------------------------------------------------
 def register_home(app: AsyncApp, deps: SlackDeps) -> None:
     async def publish(user: str, client: AsyncWebClient) -> None:
-        await client.views_publish(user_id=user, view=kb_blocks.home_view(deps.store.stats(days=7)))
+        await client.views_publish(user_id=user, view=await home_view(deps))
 
     @app.event("app_home_opened")
     async def on_home(ack: AsyncAck, event: Body, client: AsyncWebClient) -> None:

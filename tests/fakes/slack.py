@@ -8,8 +8,8 @@
 
 It answers the way Slack does (`{"ok": true, ...}` JSON, errors as `{"ok": false, "error": ...}`
 with HTTP 200, `ratelimited` as HTTP 429 with `Retry-After`), keeps a message history per channel
-so chat.update and conversations.replies behave, and records every request it receives. Requests
-into the bot are signed with `sign()`, the same HMAC Slack uses (`v0:{timestamp}:{body}`).
+so chat.update, conversations.replies and conversations.history behave, and records every request it
+receives. Requests into the bot are signed with `sign()`, the same HMAC Slack uses (`v0:{timestamp}:{body}`).
 """
 
 from __future__ import annotations
@@ -81,6 +81,7 @@ class FakeSlack:
             "views.publish": lambda b: {"view": self._view(b, "V_HOME")},
             "reactions.add": lambda b: {},
             "conversations.replies": self._replies,
+            "conversations.history": self._history,
             "apps.connections.open": lambda b: {"url": self.url.replace("http", "ws", 1) + "/socket-mode"},
         }
 
@@ -294,6 +295,23 @@ class FakeSlack:
 
     def _view(self, body: dict[str, Any], view_id: str) -> dict[str, Any]:
         return {"id": view_id, **(self._json(body["view"]) or {})}
+
+    def _history(self, body: dict[str, Any]) -> dict[str, Any]:
+        """Top-level messages (and thread broadcasts), newest first, before `latest` (at it too: `inclusive`)."""
+        messages = self.history.get(body["channel"], [])
+        latest = float(body.get("latest") or "inf")
+        inclusive = str(body.get("inclusive", "")).lower() in ("1", "true")
+        found = [
+            m
+            for m in messages
+            if (m.get("thread_ts") in (None, m["ts"]) or m.get("subtype") == "thread_broadcast")
+            and (float(m["ts"]) < latest or (inclusive and float(m["ts"]) == latest))
+        ]
+        found.sort(key=lambda m: float(m["ts"]), reverse=True)
+        return {
+            "messages": found[: int(body.get("limit") or 100)],
+            "has_more": len(found) > int(body.get("limit") or 100),
+        }
 
     def _replies(self, body: dict[str, Any]) -> dict[str, Any]:
         channel, ts = body["channel"], body["ts"]
