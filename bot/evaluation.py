@@ -14,7 +14,12 @@ refitted on the other KBs' tickets (and the built-in off-topic probes) and then 
 one, so no figure comes from a weight or threshold fitted on the KB it is reported for.
 
 Ticket lines: {"id", "ticket", "relevant": [article ids], "answer_must_mention": [...],
-"expect": "answer" | "escalate"}.
+"required_data": [items an agent would ask for], "expect": "answer" | "escalate"}.
+
+Draft figures: the share of must-mention facts the draft holds (`rag.text.covers`) and the median
+length in words of the drafts that answer (holding replies of escalated tickets left out). Required
+data: the share of the labelled items found among the returned ones (an item is found when at least
+half of its content words are in one returned item) and the mean number of items returned a ticket.
 """
 
 from __future__ import annotations
@@ -38,7 +43,7 @@ from rag.models import Ticket
 from rag.protocols import Embedder
 from rag.retrieve import Mode
 from rag.settings import Settings
-from rag.text import covers
+from rag.text import content_words, covers
 
 MODES: tuple[Mode, ...] = ("hybrid", "dense", "keyword")
 _ALIASES = {"lexical": "keyword", "bm25": "keyword"}
@@ -74,6 +79,7 @@ def load_labelled(path: Path) -> list[dict[str, Any]]:
         row.setdefault("id", f"line-{number}")
         row.setdefault("relevant", [])
         row.setdefault("answer_must_mention", [])
+        row.setdefault("required_data", [])
         row.setdefault("expect", "answer")
         if row["expect"] not in ("answer", "escalate"):
             raise KBError(f"{path}, line {number}: expect must be 'answer' or 'escalate'")
@@ -96,6 +102,10 @@ class Outcome:
     facts_found: int
     facts_total: int
     latency_ms: float
+    draft_words: int | None = None  # None: a holding reply (the engine escalated)
+    required_found: int = 0  # labelled required-data items among the returned ones
+    required_total: int = 0
+    required_returned: int = 0
 
 
 @dataclass
@@ -152,7 +162,7 @@ async def _run_kb(
     probes: bool = True,
 ) -> KBRun:
     kb = build_kb(settings, embedder=embedder)
-    drafter = build_drafter(settings)
+    drafter = build_drafter(settings, kb.catalog)
     try:
         summary = await ingest(kb, [kb_dir])
         if summary.articles == 0:
@@ -199,19 +209,35 @@ async def _drop_remote(kb: KnowledgeBase) -> None:
 
 
 async def _answer(engine: Engine, row: dict[str, Any]) -> Outcome:
-    answer, assessed = await engine.answer_with_assessment(Ticket(ticket=row["ticket"]))
+    answer, assessed, retrieval = await engine.answer_with_retrieval(Ticket(ticket=row["ticket"]))
     facts = row["answer_must_mention"] if row["expect"] == "answer" else []
+    expected = [str(item) for item in row["required_data"]]
+    returned = [r.item for r in answer.required_data]
     return Outcome(
         id=str(row["id"]),
         expect=row["expect"],
         relevant=list(row["relevant"]),
-        ranked=list(dict.fromkeys(s.article_id for s in answer.sources)),
+        # Retrieval's article order: the answer's sources put what the draft cites first.
+        ranked=[a.article_id for a in retrieval.articles],
         features=assessed.features,
         escalated=answer.decision == "escalate",
         facts_found=sum(covers(fact, answer.draft) for fact in facts),
         facts_total=len(facts),
         latency_ms=answer.timings_ms["total"],
+        draft_words=len(answer.draft.split()) if answer.decision != "escalate" else None,
+        required_found=sum(item_found(item, returned) for item in expected),
+        required_total=len(expected),
+        required_returned=len(returned),
     )
+
+
+def item_found(expected: str, returned: list[str]) -> bool:
+    """An expected required-data item is found when one returned item holds at least half of its
+    content words ("the repository name" ~ "repository or project name")."""
+    words = content_words(expected)
+    if not words:
+        return False
+    return any(len(words & content_words(item)) * 2 >= len(words) for item in returned)
 
 
 def fit_on(runs: list[KBRun], mode: Mode) -> confidence.Model:
@@ -281,6 +307,8 @@ def _figures(outcomes: list[Outcome]) -> dict[str, Any]:
     fp = sum(o.escalated for o in answerable)
     facts_total = sum(o.facts_total for o in answerable)
     latencies = [o.latency_ms for o in outcomes]
+    words = [o.draft_words for o in answerable if o.draft_words is not None]
+    required_total = sum(o.required_total for o in outcomes)
     return {
         "recall@1": _mean(recall1),
         "recall@5": _mean(recall5),
@@ -291,6 +319,11 @@ def _figures(outcomes: list[Outcome]) -> dict[str, Any]:
         "escalated_out_of_scope": f"{tp}/{len(out_of_scope)}",
         "escalated_answerable": f"{fp}/{len(answerable)}",
         "must_mention_found": round(sum(o.facts_found for o in answerable) / facts_total, 3) if facts_total else None,
+        "draft_words_p50": round(statistics.median(words)) if words else None,
+        "required_recall": (
+            round(sum(o.required_found for o in outcomes) / required_total, 3) if required_total else None
+        ),
+        "required_items": round(statistics.fmean(o.required_returned for o in outcomes), 2) if outcomes else None,
         "latency_ms_p50": round(_percentile(latencies, 0.5), 2),
         "latency_ms_p95": round(_percentile(latencies, 0.95), 2),
         "misses": misses,
@@ -309,6 +342,9 @@ COLUMNS = [
     ("escalated_out_of_scope", "OOS esc"),
     ("escalated_answerable", "ans esc"),
     ("must_mention_found", "facts"),
+    ("draft_words_p50", "words"),
+    ("required_recall", "req R"),
+    ("required_items", "req n"),
     ("latency_ms_p50", "p50 ms"),
     ("latency_ms_p95", "p95 ms"),
 ]

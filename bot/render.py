@@ -7,6 +7,7 @@ import time
 from typing import TextIO
 
 from bot import messages
+from bot.citations import footnote_numbers, footnoted
 from rag.models import Answer
 
 
@@ -24,12 +25,16 @@ def render_answer(answer: Answer) -> str:
         lines += [f"  [ ] {r.item}" + (f"  ({r.why})" if r.why else "") for r in answer.required_data]
     else:
         lines.append(f"  {messages.REQUIRED_NONE}")
+    # Each cited claim of the draft ends with the number of the source it comes from: [1].
+    numbers = footnote_numbers(answer)
+    draft = "".join(text + "".join(f"[{n}]" for n in marks) for text, marks in footnoted(answer, numbers))
     lines += ["", f"{messages.DRAFT_HEADING}:", ""]
-    lines += [f"  {line}" if line else "" for line in answer.draft.splitlines()]
+    lines += [f"  {line}" if line else "" for line in draft.splitlines()]
     lines += ["", f"{messages.SOURCES_HEADING}:"]
     for s in answer.sources:
         section = f" > {s.section}" if s.section else ""
-        lines.append(f"  [{s.tier.value}] {s.title}{section} ({s.score:.2f})\n      {s.url}")
+        mark = f"[{numbers[s.chunk_id]}] " if s.chunk_id in numbers else ""
+        lines.append(f"  {mark}[{s.tier.value}] {s.title}{section} ({s.score:.2f})\n      {s.url}")
     b = answer.backends
     lines += [
         "",

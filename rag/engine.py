@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import time
 import uuid
+from collections.abc import Sequence
 from typing import Any
 
 from rag.confidence import Assessment, assess, drafter_says_unanswered
@@ -21,7 +22,7 @@ from rag.drafters.extractive import ExtractiveDrafter
 from rag.errors import DrafterError
 from rag.intake import Intake
 from rag.knowledge import KnowledgeBase
-from rag.models import Answer, Backends, Draft, Hit, RequiredItem, Source, Ticket
+from rag.models import Answer, Backends, Citation, Draft, Hit, RequiredItem, Source, Ticket
 from rag.protocols import Drafter
 from rag.required_data import finalize, required_data
 from rag.retrieve import Retrieval
@@ -37,7 +38,7 @@ class Engine:
         self.settings = settings
         self.kb = kb
         self.drafter = drafter
-        self._fallback = ExtractiveDrafter()
+        self._fallback = ExtractiveDrafter(kb.catalog)
         self.backends = Backends(embedder=kb.embedder.name, store=kb.store.name, drafter=drafter.name)
         self.intake = Intake(kb.catalog, kb.embedder)
 
@@ -49,6 +50,14 @@ class Engine:
         self, ticket: Ticket | str, *, request_id: str | None = None
     ) -> tuple[Answer, Assessment]:
         """The answer and the confidence signals behind it (what `kb eval` refits on)."""
+        answer, assessed, _ = await self.answer_with_retrieval(ticket, request_id=request_id)
+        return answer, assessed
+
+    async def answer_with_retrieval(
+        self, ticket: Ticket | str, *, request_id: str | None = None
+    ) -> tuple[Answer, Assessment, Retrieval]:
+        """The answer, its confidence signals and the retrieval it drew on (`kb eval` ranks articles
+        by retrieval, whatever order the draft's citations put the sources in)."""
         started = time.perf_counter()
         ticket = Ticket(ticket=ticket) if isinstance(ticket, str) else ticket
         request_id = request_id or uuid.uuid4().hex
@@ -75,7 +84,8 @@ class Engine:
             confidence=confidence,
             required_data=required,
             draft=draft.text,
-            sources=self.sources(retrieval, self.settings.kb_top_k),
+            citations=draft.citations,
+            sources=self.sources(retrieval, self.settings.kb_top_k, cited=draft.cited_chunk_ids),
             backends=backends,
             degraded=bool(reasons),
             degraded_reasons=reasons,
@@ -95,7 +105,7 @@ class Engine:
             backends.drafter,
             timings["total"],
         )
-        return answer, assessed
+        return answer, assessed, retrieval
 
     async def required(self, ticket: Ticket | str, *, request_id: str | None = None) -> Answer:
         """Only the data to collect: retrieval, confidence and required data, no drafter call.
@@ -149,12 +159,7 @@ class Engine:
             reasons.append(f"drafter unavailable ({exc.backend}): extractive draft")
             draft = await self._fallback.draft(ticket, evidence, required, escalate)
             backends = backends.model_copy(update={"drafter": self._fallback.name})
-        known = {h.chunk.id for h in evidence}
-        unknown = [cid for cid in draft.cited_chunk_ids if cid not in known]
-        if unknown:
-            log.warning("drafter cited chunks that were not retrieved, dropped: %s", unknown)
-            draft = draft.model_copy(update={"cited_chunk_ids": [c for c in draft.cited_chunk_ids if c in known]})
-        return draft, self._mark_unavailable(backends, retrieval), reasons
+        return grounded(draft, evidence), self._mark_unavailable(backends, retrieval), reasons
 
     def _mark_unavailable(self, backends: Backends, retrieval: Retrieval) -> Backends:
         if retrieval.mode == self.kb.mode:
@@ -164,24 +169,15 @@ class Engine:
         return backends.model_copy(update={part: f"{getattr(backends, part)} (unavailable)"})
 
     @staticmethod
-    def sources(retrieval: Retrieval, top_k: int) -> list[Source]:
-        """One source per article (its strongest chunk), best article first."""
-        out = []
-        for article in retrieval.articles[:top_k]:
-            hit = article.hits[0]
-            c = hit.chunk
-            out.append(
-                Source(
-                    article_id=c.article_id,
-                    chunk_id=c.id,
-                    title=c.title,
-                    url=c.url,
-                    tier=c.tier,
-                    score=round(hit.score, 3),
-                    section=c.heading_path,
-                )
-            )
-        return out
+    def sources(retrieval: Retrieval, top_k: int, cited: Sequence[str] = ()) -> list[Source]:
+        """The sections the draft cites first, then one source per other article (its strongest
+        chunk); each group in score order."""
+        hits = {h.chunk.id: h for h in retrieval.evidence}
+        quoted = sorted((hits[c] for c in dict.fromkeys(cited) if c in hits), key=lambda h: -h.score)
+        done = {h.chunk.article_id for h in quoted}
+        others = [a.best for a in retrieval.articles[:top_k] if a.article_id not in done]
+        others.sort(key=lambda h: -h.score)
+        return [_source(hit) for hit in [*quoted, *others]]
 
     async def search(self, query: str, top_k: int = 5) -> list[Source]:
         retrieval = await self.kb.search(query, top_articles=top_k)
@@ -194,3 +190,36 @@ class Engine:
     async def close(self) -> None:
         await self.drafter.close()
         await self.kb.close()
+
+
+def _source(hit: Hit) -> Source:
+    c = hit.chunk
+    return Source(
+        article_id=c.article_id,
+        chunk_id=c.id,
+        title=c.title,
+        url=c.url,
+        tier=c.tier,
+        score=round(hit.score, 3),
+        section=c.heading_path,
+    )
+
+
+def grounded(draft: Draft, evidence: Sequence[Hit]) -> Draft:
+    """The draft citing retrieved chunks only: unknown ids are dropped (and logged), and so is a
+    citation left with none; `cited_chunk_ids` also holds every chunk a citation names."""
+    known = {h.chunk.id for h in evidence}
+    unknown = [
+        c for c in [*draft.cited_chunk_ids, *(i for x in draft.citations for i in x.chunk_ids)] if c not in known
+    ]
+    if unknown:
+        log.warning("drafter cited chunks that were not retrieved, dropped: %s", list(dict.fromkeys(unknown)))
+    citations = []
+    for citation in draft.citations:
+        ids = [c for c in dict.fromkeys(citation.chunk_ids) if c in known]
+        if ids and citation.text.strip():
+            citations.append(Citation(text=citation.text, chunk_ids=ids))
+    cited = [
+        c for c in dict.fromkeys([*draft.cited_chunk_ids, *(i for x in citations for i in x.chunk_ids)]) if c in known
+    ]
+    return draft.model_copy(update={"cited_chunk_ids": cited, "citations": citations})

@@ -11,6 +11,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from rag.followups import search_text
+
 
 class Tier(str, Enum):
     """How much a chunk matters when it is evidence: CRITICAL > HIGH > MEDIUM > LOW."""
@@ -92,8 +94,24 @@ class Hit(BaseModel):
     lexical_rank: int | None = None
 
 
+Role = Literal["customer", "agent", "bot"]
+MAX_HISTORY = 50  # earlier turns a ticket may carry
+
+
+class Turn(BaseModel):
+    """One earlier message of the conversation a ticket belongs to (a Slack thread, a DM, a helpdesk thread)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    role: Role = Field(
+        description="customer: the customer's words (the original ticket); agent: a support agent; "
+        "bot: an earlier answer of ours (never searched, never evidence)."
+    )
+    text: str = Field(min_length=1, max_length=20_000)
+
+
 class Ticket(BaseModel):
-    """What a door hands the engine."""
+    """What a door hands the engine: the message to answer, and the conversation it follows up on."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -101,9 +119,19 @@ class Ticket(BaseModel):
     subject: str | None = Field(default=None, max_length=1_000)
     customer: str | None = Field(default=None, max_length=500, description="Customer name or e-mail.")
     metadata: dict[str, Any] = Field(default_factory=dict)
+    history: list[Turn] = Field(
+        default_factory=list,
+        max_length=MAX_HISTORY,
+        description="Earlier messages of the conversation, oldest first, without `ticket` itself: "
+        "`ticket` is then a follow-up and `history` what it refers to.",
+    )
 
     def text(self) -> str:
-        return f"{self.subject}\n{self.ticket}" if self.subject else self.ticket
+        """What the engine searches and reads: subject and message; for a follow-up that is short or
+        refers back ("what if they paid with PayPal?"), also the earlier question it refers to
+        (rag/followups.py). Never the bot's own answers."""
+        body = search_text(self.ticket, self.history) if self.history else self.ticket
+        return f"{self.subject}\n{body}" if self.subject else body
 
 
 class Confidence(BaseModel):
@@ -128,6 +156,15 @@ class Source(BaseModel):
     section: str = ""
 
 
+class Citation(BaseModel):
+    """One claim of the draft (a sentence or a step, as the draft writes it) and the chunks it comes from."""
+
+    text: str = Field(description="A sentence or step of the draft, as the draft writes it.")
+    chunk_ids: list[str] = Field(
+        default_factory=list, description="The retrieved chunks it comes from (ids as in `sources[].chunk_id`)."
+    )
+
+
 class Backends(BaseModel):
     embedder: str
     store: str
@@ -142,7 +179,12 @@ class Answer(BaseModel):
     confidence: Confidence
     required_data: list[RequiredItem] = Field(default_factory=list)
     draft: str
-    sources: list[Source] = Field(default_factory=list)
+    citations: list[Citation] = Field(
+        default_factory=list, description="Each claim of the draft with the chunk ids it comes from."
+    )
+    sources: list[Source] = Field(
+        default_factory=list, description="The sections the draft cites, then the other articles found; by score."
+    )
     backends: Backends
     degraded: bool = False
     degraded_reasons: list[str] = Field(default_factory=list)
@@ -156,6 +198,7 @@ class Draft(BaseModel):
 
     text: str
     cited_chunk_ids: list[str] = Field(default_factory=list)
+    citations: list[Citation] = Field(default_factory=list)
     required_data: list[RequiredItem] | None = None
     answers_ticket: bool | None = None
 

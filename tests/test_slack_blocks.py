@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from bot import messages
+from bot.records import Escalation, Stats
 from bot.slack import blocks
 from bot.slack.answering import message_text, plain_text, ticket_text
-from bot.slack.feedback import Escalation, Stats
 from rag.models import Answer, Backends, Confidence, RequiredItem, Source, Tier
 from tests.slack_harness import block_text
 

@@ -13,14 +13,18 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from bot.gaps.models import GapReport
 from bot.http.schemas import (
     ErrorResponse,
+    FeedbackRecord,
+    FeedbackRequest,
+    GapsQuery,
     HealthResponse,
     SearchRequest,
     SearchResponse,
     TicketRequest,
 )
-from rag.models import Answer, Backends, Confidence, RequiredItem, Source, Tier
+from rag.models import Answer, Backends, Citation, Confidence, RequiredItem, Source, Tier
 
 _BACKENDS = Backends(embedder="local-minilm", store="sqlite", drafter="extractive")
 ANSWER_EXAMPLE = Answer(
@@ -32,7 +36,17 @@ ANSWER_EXAMPLE = Answer(
             item="invoice number", why="to find the duplicate charge", source_ids=["cancel-subscription-and-refunds#2"]
         )
     ],
-    draft="Hi Ana,\n\nsorry about the double charge. ...",
+    draft=(
+        "Hi Ana,\n\nSorry for the trouble with the billing.\n\nIf you were charged twice for the same period, "
+        "we refund the duplicate charge to the original card within 5 business days.\n\nBest regards,"
+    ),
+    citations=[
+        Citation(
+            text="If you were charged twice for the same period, we refund the duplicate charge to the original "
+            "card within 5 business days.",
+            chunk_ids=["cancel-subscription-and-refunds#2"],
+        )
+    ],
     sources=[
         Source(
             article_id="cancel-subscription-and-refunds",
@@ -51,6 +65,7 @@ ANSWER_EXAMPLE = Answer(
 REQUIRED_EXAMPLE = {
     **ANSWER_EXAMPLE,
     "draft": "",
+    "citations": [],
     "timings_ms": {"embed": 4.1, "retrieve": 8.1, "required": 0.9, "total": 9.3},
 }
 
@@ -58,6 +73,7 @@ _ERRORS = {
     "400": "Malformed JSON, invalid UTF-8 or a bad Idempotency-Key.",
     "401": "No X-API-Key header.",
     "403": "The X-API-Key matches no configured key.",
+    "404": "No answer with this request_id was recorded (code unknown_request).",
     "413": "Body larger than KB_MAX_BODY_BYTES.",
     "415": "Body is not application/json.",
     "422": "Invalid fields (see error.details), or an Idempotency-Key reused with another body.",
@@ -68,6 +84,81 @@ _ERRORS = {
 _REQUEST_ID_HEADER = {
     "X-Request-ID": {"description": "The request id (echoed from the request or made).", "schema": {"type": "string"}}
 }
+
+
+FEEDBACK_EXAMPLE = {
+    "id": 7,
+    "request_id": "5f0c1e2d3a4b4c5d",
+    "rating": "down",
+    "comment": "Cited the SSO article, not billing.",
+    "source": "http",
+    "user": "key-3f2a9c0d1b7e",
+    "created_at": "2026-11-26T09:14:03Z",
+    "decision": "answer",
+    "level": "high",
+    "score": 0.82,
+    "sources": ["cancel-subscription-and-refunds#2"],
+}
+
+GAPS_EXAMPLE = {
+    "days": 7,
+    "since": "2026-11-19T09:00:00Z",
+    "until": "2026-11-26T09:00:00Z",
+    "total": 3,
+    "escalated": 3,
+    "rated_down": 0,
+    "low_confidence": 3,
+    "truncated": False,
+    "min_similarity": 0.3,
+    "embedder": "local-minilm",
+    "bins": [f"2026-11-{d}" for d in range(19, 27)],
+    "bin_days": 1,
+    "topics": [
+        {
+            "id": 1,
+            "label": "kiosk, clock, warehouse",
+            "keywords": ["kiosk", "clock", "warehouse"],
+            "count": 3,
+            "escalated": 3,
+            "rated_down": 0,
+            "low_confidence": 3,
+            "doors": {"http": 2, "slack": 1},
+            "first_seen": "2026-11-21T10:02:11Z",
+            "last_seen": "2026-11-25T16:40:09Z",
+            "timeline": [0, 0, 1, 0, 0, 1, 1, 0],
+            "examples": [
+                {
+                    "request_id": "5f0c1e2d3a4b4c5d",
+                    "ticket": "Can warehouse staff clock in on a shared kiosk tablet?",
+                    "created_at": "2026-11-25T16:40:09Z",
+                    "door": "http",
+                    "decision": "escalate",
+                    "level": "low",
+                    "score": 0.21,
+                    "escalated": True,
+                    "rated_down": False,
+                }
+            ],
+            "closest_article": {
+                "article_id": "mobile-app-not-syncing",
+                "title": "Mobile app not syncing",
+                "url": "https://help.example.com/mobile-sync",
+                "section": "Mobile app not syncing",
+                "similarity": 0.27,
+            },
+            "request_ids": ["5f0c1e2d3a4b4c5d", "n8n-4711", "9a8b7c6d"],
+        }
+    ],
+    "notes": [],
+}
+
+
+def _query(model: type[BaseModel], name: str) -> dict[str, Any]:
+    """An OpenAPI query parameter from one field of a pydantic model."""
+    schema = model.model_json_schema()["properties"][name]
+    description = schema.pop("description", "")
+    schema.pop("title", None)
+    return {"name": name, "in": "query", "required": False, "description": description, "schema": schema}
 
 
 class _Schemas:
@@ -95,6 +186,9 @@ def build_openapi(*, secured: bool, version: str) -> dict[str, Any]:
     answer = s.ref(Answer, "Answer")
     search_resp = s.ref(SearchResponse, "SearchResponse")
     health = s.ref(HealthResponse, "HealthResponse")
+    feedback_req = s.ref(FeedbackRequest, "FeedbackRequest", mode="validation")
+    feedback_rec = s.ref(FeedbackRecord, "FeedbackRecord")
+    gap_report = s.ref(GapReport, "GapReport")
     error = s.ref(ErrorResponse, "ErrorResponse")
 
     def errors(*codes: str) -> dict[str, Any]:
@@ -125,6 +219,9 @@ def build_openapi(*, secured: bool, version: str) -> dict[str, Any]:
         ok: dict[str, str],
         ok_example: Any,
         op_id: str,
+        *,
+        status: str = "200",
+        extra_errors: tuple[str, ...] = (),
     ) -> dict[str, Any]:
         return {
             "post": {
@@ -137,7 +234,10 @@ def build_openapi(*, secured: bool, version: str) -> dict[str, Any]:
                     "required": True,
                     "content": {"application/json": {"schema": body, "example": body_example}},
                 },
-                "responses": {"200": _json(ok, "OK", ok_example), **errors(*api_errors)},
+                "responses": {
+                    status: _json(ok, "Created" if status == "201" else "OK", ok_example),
+                    **errors(*sorted(api_errors + extra_errors)),
+                },
             }
         }
 
@@ -145,8 +245,12 @@ def build_openapi(*, secured: bool, version: str) -> dict[str, Any]:
     paths = {
         "/api/v1/generate-response": post(
             "Draft a reply to a ticket",
-            "Answer with a grounded draft, the data still to collect, sources and a "
-            "decision (answer, review, escalate).",
+            "Answer with a grounded draft and its `citations` (each claim of the draft with the ids of the "
+            "chunks it comes from; `sources` lists the cited sections first), the data still to collect and a "
+            "decision (answer, review, escalate). A follow-up may carry the conversation so far in the "
+            "optional `history` (earlier turns, oldest first, role customer, agent or bot): a short follow-up "
+            "or one that refers back is searched together with the original question (never with the bot's "
+            "answers), and the drafter reads the turns as context.",
             ticket,
             ticket_example,
             answer,
@@ -178,6 +282,34 @@ def build_openapi(*, secured: bool, version: str) -> dict[str, Any]:
             },
             "search",
         ),
+        "/api/v1/feedback": post(
+            "Rate an answer",
+            "Store how an answer went (`up`/`down`, or `helpful`/`not_helpful`, and a comment) for the answer "
+            "with this `request_id`, whichever door gave it. `kb feedback` reports the ratings and `kb gaps` "
+            "groups the answers rated down with the escalated ones.",
+            feedback_req,
+            {"request_id": "5f0c1e2d3a4b4c5d", "rating": "down", "comment": "Cited the SSO article, not billing."},
+            feedback_rec,
+            FEEDBACK_EXAMPLE,
+            "feedback",
+            status="201",
+            extra_errors=("404",),
+        ),
+        "/api/v1/gaps": {
+            "get": {
+                "operationId": "gaps",
+                "summary": "What the knowledge base is missing",
+                "description": "The answers of the last `days` days that were escalated, low in confidence or rated "
+                "down, grouped into topics by meaning: each topic with a label, its count, up to 3 example tickets "
+                "(redacted), the closest KB article and a timeline. The topics' counts add up to `total`.",
+                "security": security,
+                "parameters": [_query(GapsQuery, name) for name in ("days", "min_similarity")],
+                "responses": {
+                    "200": _json(gap_report, "OK", GAPS_EXAMPLE),
+                    **errors(*(c for c in api_errors if c not in ("400", "413", "415"))),
+                },
+            }
+        },
         "/health": {
             "get": {
                 "operationId": "health",

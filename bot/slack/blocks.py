@@ -6,7 +6,9 @@
 
 Slack's limits are respected here: 50 blocks a message and 3000 characters a section (long drafts
 are split over several sections and cut with a note when they would not fit). User text is escaped
-(`&`, `<`, `>`) so a ticket cannot inject mentions or links.
+(`&`, `<`, `>`) so a ticket cannot inject mentions or links. Each claim of the draft that
+`Answer.citations` names gets a numbered footnote linked to its section's URL, and the sources list
+shows the cited sections under those numbers (bot/citations.py).
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from slack_sdk.models.blocks import (
 from slack_sdk.models.views import View
 
 from bot import messages
+from bot.citations import footnote_numbers, footnoted
 from bot.slack.feedback import Escalation, Stats
 from rag.models import Answer, RequiredItem, Source
 
@@ -137,14 +140,31 @@ def required_lines(items: Sequence[RequiredItem]) -> str:
     )
 
 
-def source_line(source: Source) -> str:
+def source_line(source: Source, number: int | None = None) -> str:
+    """One source: a bullet, or its footnote number when the draft cites it."""
     title = source.title + (f" › {source.section}" if source.section and source.section != source.title else "")
     title = escape(title).replace("|", "¦")
+    if number is not None:
+        return messages.SLACK_CITED_SOURCE_LINE.format(
+            number=number, url=source.url, title=title, tier=source.tier.value, score=source.score
+        )
     return messages.SLACK_SOURCE_LINE.format(url=source.url, title=title, tier=source.tier.value, score=source.score)
 
 
-def source_lines(sources: Sequence[Source]) -> str:
-    return "\n".join(source_line(s) for s in sources) if sources else messages.SLACK_SOURCES_NONE
+def source_lines(sources: Sequence[Source], numbers: dict[str, int] | None = None) -> str:
+    if not sources:
+        return messages.SLACK_SOURCES_NONE
+    return "\n".join(source_line(s, (numbers or {}).get(s.chunk_id)) for s in sources)
+
+
+def cited_draft(answer: Answer, numbers: dict[str, int]) -> str:
+    """The escaped draft with a footnote after each cited claim, linked to the section it comes from."""
+    urls = {n: s.url for s in answer.sources if (n := numbers.get(s.chunk_id)) is not None}
+
+    def mark(n: int) -> str:
+        return messages.SLACK_FOOTNOTE.format(url=urls[n], number=n) if urls.get(n) else f"[{n}]"
+
+    return "".join(escape(text) + "".join(mark(n) for n in marks) for text, marks in footnoted(answer, numbers))
 
 
 def _head(answer: Answer) -> list[Block]:
@@ -210,12 +230,13 @@ def answer_blocks(
     if escalate_hint and answer.decision == "escalate":
         head.append(context(messages.SLACK_PRIVATE_ESCALATE_HINT))
     required = [DividerBlock(), *_titled(messages.REQUIRED_HEADING, required_lines(answer.required_data))]
-    sources = [DividerBlock(), *_titled(messages.SOURCES_HEADING, source_lines(answer.sources))]
+    numbers = footnote_numbers(answer) if view == "draft" else {}
+    sources = [DividerBlock(), *_titled(messages.SOURCES_HEADING, source_lines(answer.sources, numbers))]
     tail: list[Block] = [_footer(answer, shared_by), action_buttons(answer.request_id, share=share)]
     draft: list[Block] = []
     if view == "draft":
         heading = messages.SLACK_HOLDING_HEADING if answer.decision == "escalate" else messages.DRAFT_HEADING
-        draft = [DividerBlock(), *_titled(heading, escape(answer.draft))]
+        draft = [DividerBlock(), *_titled(heading, cited_draft(answer, numbers))]
         room = MAX_BLOCKS - len(head) - len(required) - len(sources) - len(tail)
         if len(draft) > room:
             draft = draft[: room - 1] + [context(messages.SLACK_DRAFT_TRUNCATED)]

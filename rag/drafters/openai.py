@@ -2,15 +2,16 @@
 
     drafter = OpenAIDrafter(settings)              # OPENAI_API_KEY, OPENAI_BASE_URL, KB_LLM_MODEL
     draft = await drafter.draft(ticket, evidence, required, escalate=False)
-    draft.text, draft.cited_chunk_ids, draft.required_data
+    draft.text, draft.citations, draft.cited_chunk_ids, draft.required_data
     await drafter.close()
 
 Prompts come from `rag.prompts` (version in `prompt_version` and in the log line). With
-KB_REDACT_PII on, the ticket's e-mails, phones, cards and IBANs leave as placeholders and are put
-back into the draft and the required-data items the agent sees. Chunk ids the model invents are
-dropped and logged; a required-data item whose every source was invented is dropped too. Any
-failure (HTTP, timeout, a reply that is not the schema) raises `DrafterError`, and the engine
-answers with the extractive drafter instead, marked degraded.
+KB_REDACT_PII on, the e-mails, phones, cards and IBANs of the ticket and of its earlier turns
+(`Ticket.history`) leave as placeholders and are put back into the draft, its citations and the
+required-data items the agent sees. Chunk ids the model invents are dropped and logged; a citation
+or a required-data item whose every source was invented is dropped too. Any failure (HTTP,
+timeout, a reply that is not the schema) raises `DrafterError`, and the engine answers with the
+extractive drafter instead, marked degraded.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from typing import Any
 from pydantic import BaseModel, Field, ValidationError
 
 from rag.errors import DrafterError
-from rag.models import Draft, Hit, RequiredItem, Ticket
+from rag.models import Citation, Draft, Hit, RequiredItem, Ticket
 from rag.openai_client import BACKEND, build_breaker, build_client, guarded
 from rag.prompts import PROMPT_VERSION, RESPONSE_FORMAT, draft_messages
 from rag.redact import Redactor
@@ -41,12 +42,18 @@ class _Item(BaseModel):
     source_ids: list[str] = Field(default_factory=list)
 
 
+class _Claim(BaseModel):
+    text: str
+    chunk_ids: list[str] = Field(default_factory=list)
+
+
 class _Reply(BaseModel):
     """What the JSON schema asks the model for."""
 
     draft: str = Field(min_length=1)
     answers_ticket: bool = True
     cited_chunk_ids: list[str] = Field(default_factory=list)
+    citations: list[_Claim] = Field(default_factory=list)
     required_data: list[_Item] = Field(default_factory=list)
 
 
@@ -71,6 +78,8 @@ class OpenAIDrafter:
                     "ticket": redactor.redact(ticket.ticket),
                     "subject": redactor.redact(ticket.subject) if ticket.subject else ticket.subject,
                     "customer": redactor.redact(ticket.customer) if ticket.customer else ticket.customer,
+                    # one redactor for every turn: the same address is the same placeholder throughout
+                    "history": [t.model_copy(update={"text": redactor.redact(t.text)}) for t in ticket.history],
                 }
             )
         messages = draft_messages(ticket, evidence, required, escalate)
@@ -127,6 +136,12 @@ class OpenAIDrafter:
     def _grounded(reply: _Reply, evidence: Sequence[Hit], redactor: Redactor) -> Draft:
         known = {h.chunk.id for h in evidence}
         invented = [c for c in reply.cited_chunk_ids if c not in known]
+        citations: list[Citation] = []
+        for claim in reply.citations:
+            invented += [c for c in claim.chunk_ids if c not in known]
+            ids = list(dict.fromkeys(c for c in claim.chunk_ids if c in known))
+            if ids and claim.text.strip():  # a claim none of whose sources was retrieved is not cited
+                citations.append(Citation(text=redactor.restore(claim.text).strip(), chunk_ids=ids))
         items: list[RequiredItem] = []
         for raw in reply.required_data:
             sources = [s for s in raw.source_ids if s in known]
@@ -143,6 +158,7 @@ class OpenAIDrafter:
         return Draft(
             text=redactor.restore(reply.draft).strip(),
             cited_chunk_ids=cited,
+            citations=citations,
             required_data=items,
             answers_ticket=reply.answers_ticket,
         )

@@ -2,13 +2,14 @@
 
     fake = FakeOpenAI(); await fake.start()
     client = AsyncOpenAI(base_url=fake.base_url, api_key="sk-test", max_retries=0)
-    fake.reply = {"draft": "...", "cited_chunk_ids": ["x#1"], "required_data": []}   # or a function
+    fake.reply = {"draft": "...", "cited_chunk_ids": ["x#1"], "citations": [], "required_data": []}   # or a function
     fake.chats[-1]["messages"]       # what the SDK sent
 
 Embeddings are deterministic hashed bags of words (1536 floats for text-embedding-3-small), so
 texts sharing words are close: dense retrieval over the fake behaves like a weak real model.
-The default chat reply is built from the request: it cites the first evidence chunks, repeats the
-ticket's PII placeholders (so restoration can be checked) and keeps the rule-based candidates.
+The default chat reply is built from the request: it quotes the first sentence of the first evidence
+chunk and cites it (and the first evidence chunks), repeats the ticket's PII placeholders (so
+restoration can be checked) and keeps the rule-based candidates.
 """
 
 from __future__ import annotations
@@ -70,12 +71,30 @@ def default_reply(request: dict[str, Any]) -> dict[str, Any]:
         }
         for m in _CANDIDATE.finditer(section(user, "required_candidates"))
     ]
+    # One claim quoted from the first chunk, cited the way the schema asks: the sentence as the draft
+    # writes it and the chunk it comes from.
+    claim = first_sentence(section(user, "evidence"))
+    if claim:
+        draft += f"\n\n{claim}"
     return {
         "draft": draft + "\n\nBest regards,",
         "answers_ticket": True,
         "cited_chunk_ids": ids[:2],
+        "citations": [{"text": claim, "chunk_ids": ids[:1]}] if claim else [],
         "required_data": required,
     }
+
+
+def first_sentence(evidence: str) -> str:
+    """The first sentence of the first chunk of an evidence block, Markdown marks and list numbers
+    removed ("" when it has none)."""
+    match = re.search(r'<chunk id="[^"]*".*?>\n(.*?)\n</chunk>', evidence, re.DOTALL)
+    for line in (match.group(1) if match else "").splitlines():
+        line = re.sub(r"^\s*(?:\d+[.)]|[-*+])\s+", "", line)
+        line = re.sub(r"[*_`>#]|\[!\w+\]", "", line).strip()
+        if len(line.split()) >= 4 and not line.startswith("|"):
+            return re.split(r"(?<=[.!?])\s", line, maxsplit=1)[0]
+    return ""
 
 
 class FakeOpenAI(FaultyServer):
