@@ -14,7 +14,8 @@ from bot import messages
 from bot.citations import footnote_numbers, footnoted
 from bot.render import render_answer
 from bot.slack import blocks
-from rag.drafters.extractive import ExtractiveDrafter, parse
+from rag.drafters.extractive import ExtractiveDrafter
+from rag.drafters.passages import parse
 from rag.engine import EVIDENCE_CHUNKS, Engine
 from rag.models import Answer, Backends, Chunk, Citation, Confidence, Hit, Source, Ticket, Tier
 from rag.prompts import RESPONSE_SCHEMA

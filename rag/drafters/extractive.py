@@ -7,7 +7,7 @@
 It invents nothing: every line of substance is a sentence, list item, table row or step copied
 (Markdown marks removed) from a retrieved chunk, and each is cited with that chunk's id.
 
-Chunks are parsed into whole sentences (soft line breaks joined, an admonition's "Note:" or
+Chunks are parsed (rag/drafters/passages.py) into whole sentences (soft line breaks joined, an admonition's "Note:" or
 "Warning:" kept with its sentence, a sentence that leans on the one before it, "This means …",
 kept with it), list items under their lead-in, table rows and procedures. A lead-in goes only with
 what it introduces ("…, follow these steps:" with the steps, "run:" with its short command) and is
@@ -33,15 +33,15 @@ than the IDF score, and cost 250-600 ms an answer on two cores against about 3 m
 
 from __future__ import annotations
 
-import functools
 import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Literal, Protocol
+from typing import Protocol
 
+from rag.drafters.passages import Piece, parse
 from rag.models import Citation, Draft, Hit, RequiredItem, Ticket, Tier
-from rag.text import content_words, kb_words, plain, sentences, stem
+from rag.text import content_words, kb_words, stem
 from rag.ticket_intents import implied_items, is_how_to
 
 MAX_ARTICLES = 3  # sentences come from the best three articles only
@@ -49,7 +49,6 @@ DRAFT_WORDS = 145  # the whole reply, greeting to sign-off, in words (the substa
 MIN_BODY_WORDS = 50
 MAX_STEPS = 10
 MAX_LIST_ITEMS = 6  # a longer list is only quoted item by item
-MAX_CODE_LINES = 5  # a command a sentence introduces is quoted with it; a longer listing is not
 RELATIVE = 0.45  # a candidate must score at least this share of the best one
 MINIMUM = 0.12  # … and at least this much
 ARTICLE_PRIOR = (1.0, 0.85, 0.75)  # later articles must be clearly on point to be quoted
@@ -61,37 +60,11 @@ SECTION_DENSE = 0.5  # a section's relevance: its cosine to the ticket (from ret
 NEIGHBOUR_BONUS = 1.2  # the sentence next to a chosen one (an explanation often takes two)
 MAX_IDF = 4.5  # a rare word of the ticket counts, a rare typo or filler word not overwhelmingly
 
-Kind = Literal["sentence", "item", "step"]
-
-_NUMBERED = re.compile(r"^(\s{0,3})(\d+)[.)]\s+(.*)$")
-_BULLET = re.compile(r"^(\s{0,3})[-*+]\s+(.*)$")
-_FENCE = re.compile(r"^\s*(```|~~~)")
-_MARKER = re.compile(r"^\s*(?:\[!(\w+)\]|\*\*(\w+(?: \w+)?):?\*\*:?)\s*", re.IGNORECASE)
-_ANAPHORA = re.compile(
-    r"^(this|these|that|those|it|its|they|them|such|otherwise|however|instead|also|alternatively|then|"
-    r"in (?:this|that|such) case|as a result|if so|if not|here|therefore|thus|hence|as such|for (?:example|instance)|"
-    r"in addition|additionally|furthermore|moreover|likewise|similarly)\b",
-    re.IGNORECASE,
-)
-_CONTINUATION = re.compile(r"^(and|or|but|so|which|because|then|while|whereas|with|as)\b", re.IGNORECASE)
-_REFERENCE = re.compile(
-    r"^(for (?:more|further|additional) (?:information|details)|to learn more|for details|see |learn more|"
-    r"for an? (?:overview|example|list)|for information|please see|you can find more|read more)",
-    re.IGNORECASE,
-)
 _WARNING = re.compile(
     r"\b(must|cannot|can't|only|never|permanent(?:ly)?|irreversible|will be (?:lost|deleted)|do not|don't|"
     r"not possible|no longer)\b",
     re.IGNORECASE,
 )
-# Guidance for the support team inside the KB ("Support agents must never …"): not for the customer.
-# So is "When you contact support, include …": the reply itself asks for what is missing.
-_STAFF = re.compile(
-    r"\b(?:support agents?|(?:the|an|our) agents? (?:must|should|may|can|will)|agents? must)\b|"
-    r"^(?:when|if) (?:you )?contact(?:ing)? (?:our |the )?support\b",
-    re.IGNORECASE,
-)
-_NOTE_WORDS = re.compile(r"^(please note|note|important|warning|caution|tip)\b", re.IGNORECASE)
 _WORD = re.compile(r"[a-z0-9]+(?:'[a-z]+)?")
 
 
@@ -101,25 +74,6 @@ class Frequencies(Protocol):
     def document_frequencies(self, terms: Sequence[str]) -> dict[str, int]: ...
 
     def counts(self) -> tuple[int, int]: ...
-
-
-@dataclass(frozen=True)
-class Piece:
-    """A whole sentence, list item or step of a chunk, as the draft prints it."""
-
-    kind: Kind
-    text: str
-    block: int  # paragraph or list number within the chunk
-    index: int  # position within the chunk
-    lead: int | None = None  # the sentence that introduces this item's or step's list
-    prev: int | None = None  # the sentence an anaphoric sentence ("This means …") leans on
-    note: bool = False  # from an admonition (Note, Warning, Important) or a quote
-    leads: bool = False  # introduces the list or command after it ("…, follow these steps:")
-    code: str = ""  # the short command this sentence introduces
-
-    @property
-    def words(self) -> int:
-        return len(self.text.split()) + len(self.code.split())
 
 
 @dataclass
@@ -176,209 +130,6 @@ def _opener(ticket: str) -> str:
     if is_how_to(ticket):
         return "Thanks for your question."
     return "Thanks for reaching out."
-
-
-@functools.lru_cache(maxsize=8_192)
-def parse(text: str) -> tuple[Piece, ...]:
-    """A chunk's whole sentences, list items and steps; tables and long code blocks left out.
-
-    A sentence that introduces a table or a long code block is dropped with it; one that
-    introduces a short command keeps it; list items and steps remember their lead-in."""
-    return tuple(_Parser(text).run())
-
-
-class _Parser:
-    def __init__(self, text: str) -> None:
-        self.pieces: list[Piece] = []
-        self.block = 0
-        # Block quotes are read like the rest, each line remembering it was quoted (a note) and the
-        # admonition it opens, if any ("> **Warning:** …", "> [!IMPORTANT]").
-        self.lines: list[tuple[str, bool]] = []
-        self.labels: dict[int, str] = {}
-        fenced = False
-        for line in text.splitlines():
-            fenced ^= bool(_FENCE.match(line.lstrip("> ")))
-            quoted = line.lstrip().startswith(">") and not (fenced and not _FENCE.match(line.lstrip("> ")))
-            if quoted:
-                line = re.sub(r"^\s*>\s?", "", line)
-                marker = _MARKER.match(line)
-                if marker:
-                    self.labels[len(self.lines)] = (marker.group(1) or marker.group(2) or "Note").capitalize()
-                    line = line[marker.end() :]
-            self.lines.append((line, quoted))
-
-    def run(self) -> list[Piece]:
-        paragraph: list[str] = []
-        note = ""  # the admonition ("Note", "Warning") the current paragraph belongs to, if quoted
-        label = ""  # the admonition the next quoted paragraph belongs to
-        items: list[tuple[Kind, list[str], bool, int]] = []  # the current list: (kind, lines, quoted, indent)
-        i = 0
-        while i < len(self.lines):
-            line, quoted = self.lines[i]
-            i += 1
-            if _FENCE.match(line):
-                end = next((j for j in range(i, len(self.lines)) if _FENCE.match(self.lines[j][0])), len(self.lines))
-                code = [c for c, _ in self.lines[i:end] if c.strip() and not c.lstrip().startswith("#")]
-                self._paragraph(paragraph, note)
-                self._list(items)
-                paragraph, items = [], []
-                self._code(code)
-                i = end + 1
-                continue
-            stripped = line.strip()
-            numbered, bullet = _NUMBERED.match(line), _BULLET.match(line)
-            if i - 1 in self.labels:
-                self._paragraph(paragraph, note)
-                paragraph, label = [], self.labels[i - 1]
-            elif not quoted:
-                label = ""
-            if not stripped:
-                self._paragraph(paragraph, note)
-                paragraph = []
-            elif stripped.startswith("|"):
-                end = next(
-                    (j for j in range(i, len(self.lines)) if not self.lines[j][0].strip().startswith("|")),
-                    len(self.lines),
-                )
-                self._paragraph(paragraph, note)
-                self._list(items)
-                paragraph, items = [], []
-                rows = _table_rows([stripped, *(row.strip() for row, _ in self.lines[i:end])])
-                self._list([("item", [row], quoted, 0) for row in rows])
-                i = end
-            elif stripped.startswith("#"):
-                self._paragraph(paragraph, note)
-                self._list(items)
-                paragraph, items = [], []
-                self._orphan_lead()
-            elif (numbered or bullet) and not (items and _indent(line) >= 2 and _indent(line) > items[-1][3]):
-                self._paragraph(paragraph, note)
-                paragraph = []
-                kind: Kind = "step" if numbered else "item"
-                if items and items[-1][0] != kind:
-                    self._list(items)
-                    items = []
-                text = numbered.group(3) if numbered else bullet.group(2)  # type: ignore[union-attr]
-                items.append((kind, [text], quoted, _indent(line)))
-            elif items and (line[:1] in (" ", "\t") or stripped in ("**or**", "or")):
-                # Inside a list: a sub-item (left out) or the item's own next line.
-                inner = line.lstrip()
-                if _NUMBERED.match(inner) or _BULLET.match(inner):
-                    items[-1][1].append("\x00")
-                elif stripped not in ("**or**", "or"):
-                    items[-1][1].append(stripped)
-            else:
-                self._list(items)
-                items = []
-                if not paragraph:
-                    note = (label or "Note") if quoted else ""
-                paragraph.append(line)
-        self._paragraph(paragraph, note)
-        self._list(items)
-        return self.pieces
-
-    def _paragraph(self, lines: list[str], note: str) -> None:
-        text = " ".join(p for p in (plain(line).strip() for line in lines) if p)
-        text = re.sub(r"\s+", " ", text).strip()
-        if not text:
-            return
-        self.block += 1
-        if note and not _NOTE_WORDS.match(text):
-            text = f"{note}: {text}"
-        previous: int | None = None
-        for n, sentence in enumerate(sentences(text)):
-            leads = sentence.endswith(":")
-            anaphoric = n > 0 and bool(_ANAPHORA.match(sentence))
-            if not _valid_sentence(sentence, leads=leads):
-                previous = None
-                continue
-            if anaphoric and previous is None:
-                continue  # leans on a sentence that could not be kept
-            index = len(self.pieces)
-            self.pieces.append(
-                Piece(
-                    "sentence",
-                    sentence,
-                    self.block,
-                    index,
-                    prev=previous if anaphoric else None,
-                    note=bool(note),
-                    leads=leads,
-                )
-            )
-            previous = index
-
-    def _list(self, items: list[tuple[Kind, list[str], bool, int]]) -> None:
-        if not items:
-            return
-        self.block += 1
-        last = self.pieces[-1] if self.pieces else None
-        lead = last.index if last is not None and last.kind == "sentence" and last.leads else None
-        for kind, lines, quoted, _ in items:
-            text = re.sub(r"\s+", " ", " ".join(plain(x).strip() for x in lines if x != "\x00")).strip()
-            if "\x00" in lines and text.endswith(":"):
-                text = text[:-1].rstrip() + "."  # its sub-items are left out
-            if len(text) < 3 or text.endswith(":"):
-                continue
-            self.pieces.append(Piece(kind, text, self.block, len(self.pieces), lead=lead, note=quoted))
-
-    def _orphan_lead(self) -> None:
-        """A sentence that introduced what is left out (a table, a long code block) goes too."""
-        if self.pieces and self.pieces[-1].kind == "sentence" and self.pieces[-1].leads:
-            self.pieces.pop()
-
-    def _code(self, code: list[str]) -> None:
-        last = self.pieces[-1] if self.pieces else None
-        if last is None or last.kind != "sentence" or not last.leads or last.code:
-            return
-        if code and len(code) <= MAX_CODE_LINES and all(len(c) <= 100 for c in code):
-            self.pieces[-1] = Piece(
-                last.kind,
-                last.text,
-                last.block,
-                last.index,
-                prev=last.prev,
-                note=last.note,
-                leads=last.leads,
-                code="\n".join(c.strip() for c in code),
-            )
-        else:
-            self.pieces.pop()
-
-
-def _table_rows(lines: list[str]) -> list[str]:
-    """A Markdown table as one line a row: "cell: cell" for two columns, else the first cell and each
-    other cell under its header ("Price — Free: $0; Team: $9 per user/month")."""
-    table = [[plain(c).strip() for c in line.strip().strip("|").split("|")] for line in lines]
-    table = [row for row in table if not all(re.fullmatch(r":?-+:?", c) or not c for c in row)]
-    if len(table) < 2:
-        return []
-    header, rows = table[0], table[1:]
-    out = []
-    for row in rows:
-        if len(row) == 2:
-            out.append(f"{row[0]}: {row[1]}")
-        elif len(row) > 2:
-            rest = "; ".join(f"{h}: {c}" if h else c for h, c in zip(header[1:], row[1:], strict=False) if c)
-            out.append(f"{row[0]} — {rest}")
-    return [row for row in out if row and not row.startswith((":", " —"))]
-
-
-def _indent(line: str) -> int:
-    return len(line) - len(line.lstrip(" \t"))
-
-
-def _valid_sentence(sentence: str, *, leads: bool) -> bool:
-    """A whole sentence that reads on its own: no fragment, no bare lead-in, no "see also"."""
-    words = sentence.split()
-    if len(words) < 4 or len(sentence) < 20:
-        return False
-    if not (leads or sentence[-1] in ".!?" or sentence.endswith(('."', ".”", ".)", "?)"))):
-        return False
-    first = sentence[0]
-    if not (first.isupper() or first.isdigit() or first in "\"“'(" or (first.islower() and len(words[0]) <= 4)):
-        return False
-    return not (_CONTINUATION.match(sentence) or _REFERENCE.match(sentence) or _STAFF.search(sentence))
 
 
 def idf_weights(ticket: str, catalog: Frequencies | None) -> dict[str, float]:
