@@ -99,6 +99,7 @@ def _asked_items(text: str, requirements: bool) -> tuple[tuple[str, str], ...]:
     return tuple(found)
 
 
+@functools.lru_cache(maxsize=32_768)
 def asks(sentence: str) -> bool:
     """True when the sentence asks the customer to send something (used with the fallback vocabulary)."""
     return bool(_STRONG.search(sentence) or (_WEAK.search(sentence) and _SUPPORT.search(sentence)))

@@ -33,6 +33,7 @@ than the IDF score, and cost 250-600 ms an answer on two cores against about 3 m
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from collections.abc import Sequence
@@ -196,7 +197,7 @@ class ExtractiveDrafter:
             for pieces in _groups(parse(hit.chunk.text)):
                 option = _Option(hit, article, pieces, heading=heading, prior=prior, section=section)
                 option.relevance = _lexical(option.text, weights)
-                warning = any(p.note or _WARNING.search(p.text) for p in pieces if p.kind == "sentence")
+                warning = any(p.note or _warns(p.text) for p in pieces if p.kind == "sentence")
                 option.warning = article == 0 and warning and (hit.chunk.tier is Tier.CRITICAL or pieces[-1].note)
                 option.rescore()
                 options.append(option)
@@ -204,6 +205,11 @@ class ExtractiveDrafter:
 
     async def close(self) -> None:
         return None
+
+
+@functools.lru_cache(maxsize=32_768)
+def _warns(sentence: str) -> bool:
+    return bool(_WARNING.search(sentence))  # KB text only: cached across answers
 
 
 def _lexical(text: str, weights: dict[str, float]) -> float:
