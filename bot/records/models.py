@@ -16,7 +16,7 @@ Verdict = Literal["helpful", "not_helpful"]
 Trigger = Literal["auto", "button"]
 FeedbackSource = Literal["slack", "http"]
 
-# Where an answer was asked for. Slack has four ways in; the HTTP API and `kb ask` one each.
+# Where an answer was asked for. Slack has five ways in; the HTTP API and `kb ask` one each.
 SLACK_DOORS = ("mention", "thread", "dm", "shortcut", "command")
 HTTP_DOOR = "http"
 CLI_DOOR = "cli"
