@@ -446,11 +446,11 @@ def test_a_data_dir_that_is_a_file_is_one_clear_line(
 
 
 def test_an_unexpected_error_is_one_line_without_a_traceback(
-    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    async def broken(args: object) -> int:
-        raise RuntimeError("boom\nsecond line")
-
-    monkeypatch.setattr("bot.cli._sources", broken)
-    code, _, err = run(capsys, "sources")
-    assert code == 1 and one_line(err) == "error: unexpected RuntimeError: boom (run `kb -v ...` for the details)"
+    data_dir = tmp_path / "corrupt"
+    data_dir.mkdir()
+    (data_dir / "kb.sqlite3").write_text("this is not a SQLite database, just text\n" * 4)
+    code, _, err = run(capsys, "sources", "--data-dir", str(data_dir))
+    assert code == 1
+    assert one_line(err) == "error: unexpected DatabaseError: file is not a database (run `kb -v ...` for the details)"
