@@ -28,6 +28,7 @@ import json
 import statistics
 import tempfile
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib.resources import files
 from pathlib import Path
@@ -134,21 +135,28 @@ async def evaluate(
     pairs: list[tuple[Path, Path]],
     modes: list[Mode] | None = None,
     *,
-    settings_for: Any = None,
+    settings_for: Callable[[Path], Settings] | None = None,
     embedder: Embedder | None = None,
 ) -> dict[str, Any]:
     """Answer every KB's tickets in every mode; escalation leave-one-KB-out when there are several KBs.
 
-    `settings_for(data_dir) -> Settings` picks the backends (default: the environment's)."""
+    `settings_for(data_dir) -> Settings` picks the backends (default: the environment's). One
+    embedder serves every KB; it is closed at the end unless the caller passed it in."""
     modes = modes or list(MODES)
     make_settings = settings_for or _eval_settings
     runs: list[KBRun] = []
-    for kb_dir, tickets_path in pairs:
-        tickets = load_labelled(tickets_path)
-        with tempfile.TemporaryDirectory(prefix="kb-eval-") as tmp:
-            settings = make_settings(Path(tmp))
-            embedder = embedder or build_embedder(settings)
-            runs.append(await _run_kb(kb_dir, tickets, modes, settings, embedder, probes=len(pairs) > 1))
+    owned: Embedder | None = None
+    try:
+        for kb_dir, tickets_path in pairs:
+            tickets = load_labelled(tickets_path)
+            with tempfile.TemporaryDirectory(prefix="kb-eval-") as tmp:
+                settings = make_settings(Path(tmp))
+                if embedder is None:
+                    embedder = owned = build_embedder(settings)
+                runs.append(await _run_kb(kb_dir, tickets, modes, settings, embedder, probes=len(pairs) > 1))
+    finally:
+        if owned is not None:
+            await owned.close()
     return _report(runs, modes, embedder)
 
 
@@ -184,7 +192,7 @@ async def _run_kb(
             await _drop_remote(kb)
         finally:
             await drafter.close()
-            await kb.close()
+            await kb.close(embedder=False)  # shared by every KB of the run
 
 
 def offtopic_probes() -> list[str]:

@@ -79,7 +79,9 @@ class KnowledgeBase:
         """(articles, chunks)."""
         return self.catalog.counts()
 
-    async def close(self) -> None:
-        for part in (self.store, self.embedder):
-            await part.close()
+    async def close(self, *, embedder: bool = True) -> None:
+        """Close store and catalog, and the embedder unless the caller shares it with other KBs."""
+        await self.store.close()
+        if embedder:
+            await self.embedder.close()
         self.catalog.close()
