@@ -74,7 +74,13 @@ def block_text(blocks: list[dict[str, Any]]) -> str:
 
 
 def buttons(blocks: list[dict[str, Any]]) -> dict[str, str]:
-    return {e["action_id"]: e["value"] for b in blocks if b["type"] == "actions" for e in b["elements"]}
+    return {
+        e["action_id"]: e["value"]
+        for b in blocks
+        if b["type"] == "actions"
+        for e in b["elements"]
+        if e["type"] == "button"
+    }
 
 
 class SlackBot:
@@ -201,6 +207,42 @@ class SlackBot:
         ephemeral: bool = False,
     ) -> tuple[ClientResponse, str]:
         """A block_actions payload for a button on `message` (a message from the fake's history)."""
+        action = {"type": "button", "action_id": action_id, "block_id": "kb_actions", "value": value}
+        return await self.block_actions(action, message=message, channel=channel, user=user, ephemeral=ephemeral)
+
+    async def tick(
+        self,
+        blocks: list[dict[str, Any]],
+        values: list[str],
+        *,
+        message: dict[str, Any] | None = None,
+        channel: str = SUPPORT,
+        user: str = AGENT,
+        ephemeral: bool = False,
+    ) -> tuple[ClientResponse, str]:
+        """A block_actions payload for ticking the checkboxes in `blocks`: `values` are then the
+        selected ones (Slack sends the whole selection, not the option that changed)."""
+        [(block, element)] = [
+            (b, e) for b in blocks if b["type"] == "actions" for e in b["elements"] if e["type"] == "checkboxes"
+        ]
+        action = {
+            "type": "checkboxes",
+            "action_id": element["action_id"],
+            "block_id": block["block_id"],
+            "selected_options": [o for o in element["options"] if o["value"] in values],
+        }
+        return await self.block_actions(action, message=message, channel=channel, user=user, ephemeral=ephemeral)
+
+    async def block_actions(
+        self,
+        action: dict[str, Any],
+        *,
+        message: dict[str, Any] | None = None,
+        channel: str = SUPPORT,
+        user: str = AGENT,
+        ephemeral: bool = False,
+    ) -> tuple[ClientResponse, str]:
+        """A block_actions payload for `action` on `message`; an ephemeral message is not sent back."""
         key, url = self.next_response_url()
         message = message or {"ts": "1.000001", "text": "", "blocks": []}
         payload = {
@@ -225,15 +267,7 @@ class SlackBot:
                 "blocks": message.get("blocks", []),
                 **({"thread_ts": message["thread_ts"]} if message.get("thread_ts") else {}),
             },
-            "actions": [
-                {
-                    "type": "button",
-                    "action_id": action_id,
-                    "block_id": "kb_actions",
-                    "value": value,
-                    "action_ts": f"{time.time():.6f}",
-                }
-            ],
+            "actions": [{**action, "action_ts": f"{time.time():.6f}"}],
         }
         if ephemeral:
             payload.pop("message")

@@ -50,19 +50,59 @@ def test_answer_blocks_show_badge_reasons_checklist_draft_sources_and_buttons() 
     text = texts(built)
     assert text.startswith("🟢 *High confidence* (0.82) · " + messages.DECISION_LABEL["answer"])
     assert "close match: “Reset your password” · evidence includes a CRITICAL section" in text
-    assert "*Data to collect*\n☐ *account e-mail address* — _to find the account_" in text
+    assert "*Data to collect*" in text and "*account e-mail address*\n_to find the account_" in text
     assert "*Draft reply*\nHi Ana,\n\nClick *Forgot password?* on the sign-in page." in text
     assert (
         "• <https://help.example/reset#before-you-start|Reset your password › Before you start> · `CRITICAL` · 0.71"
     ) in text
     assert "request `req-1` · local-minilm / sqlite / extractive · 11 ms" in text
-    actions = [b for b in blocks.to_dicts(built) if b["type"] == "actions"]
+    actions = [b for b in blocks.to_dicts(built) if b["type"] == "actions" and b["block_id"] == blocks.BLOCK_ACTIONS]
     assert [(e["action_id"], e["value"]) for e in actions[0]["elements"]] == [
         (blocks.ACTION_HELPFUL, "req-1"),
         (blocks.ACTION_NOT_HELPFUL, "req-1"),
         (blocks.ACTION_ESCALATE, "req-1"),
     ]
     assert blocks.answer_text(make_answer()) == "🟢 High confidence (0.82): " + messages.DECISION_LABEL["answer"]
+
+
+def checkboxes(built: list[dict]) -> list[dict]:
+    return [e for b in built if b["type"] == "actions" for e in b["elements"] if e["type"] == "checkboxes"]
+
+
+def test_data_to_collect_is_a_checklist_with_one_option_per_item() -> None:
+    items = [
+        RequiredItem(item="ride ID", why="to find the ride"),
+        RequiredItem(item="bike <number>", why=""),
+        RequiredItem(item="x" * 200, why="y" * 200),
+    ]
+    built = blocks.to_dicts(blocks.answer_blocks(make_answer(required_data=items)))
+    [box] = checkboxes(built)
+    [block] = [b for b in built if box in b.get("elements", [])]
+    assert box["action_id"] == blocks.ACTION_COLLECT and "initial_options" not in box
+    assert blocks.collect_request_id(block["block_id"]) == "req-1"
+    assert [o["value"] for o in box["options"]] == ["0", "1", "2"]
+    assert [o["text"]["text"] for o in box["options"]][:2] == ["*ride ID*", "*bike &lt;number&gt;*"]
+    assert box["options"][0]["description"]["text"] == "_to find the ride_" and "description" not in box["options"][1]
+    assert all(
+        len(o["text"]["text"]) <= 75 and len(o.get("description", {}).get("text", "")) <= 75 for o in box["options"]
+    )
+    assert "☐" not in block_text(built)  # no text list besides the checkboxes
+
+    ticked = blocks.to_dicts(blocks.answer_blocks(make_answer(required_data=items), checked=["2", "0", "9"]))
+    assert [o["value"] for o in checkboxes(ticked)[0]["initial_options"]] == ["0", "2"]
+    # ticks written back into blocks as Slack returns them; unticking everything drops initial_options
+    assert blocks.checked_blocks(built, ["1"]) == blocks.to_dicts(
+        blocks.answer_blocks(make_answer(required_data=items), checked=["1"])
+    )
+    assert "initial_options" not in checkboxes(blocks.checked_blocks(ticked, []))[0]
+
+    nothing = blocks.to_dicts(blocks.answer_blocks(make_answer(required_data=[]), view="required"))
+    assert checkboxes(nothing) == [] and messages.REQUIRED_NONE in block_text(nothing)
+
+    many = [RequiredItem(item=f"item {i}") for i in range(12)]
+    built = blocks.to_dicts(blocks.answer_blocks(make_answer(required_data=many)))
+    assert len(checkboxes(built)[0]["options"]) == blocks.MAX_CHECKBOXES
+    assert "☐ *item 10*\n☐ *item 11*" in block_text(built)  # past Slack's 10 options: listed as text
 
 
 @pytest.mark.parametrize(

@@ -8,6 +8,7 @@ from bot import messages
 from bot.cli import main as kb_main
 from bot.records import feedback_report
 from bot.slack.blocks import (
+    ACTION_COLLECT,
     ACTION_ESCALATE,
     ACTION_HELPFUL,
     ACTION_NOT_HELPFUL,
@@ -137,6 +138,52 @@ async def test_escalate_button_on_a_thread_answer_escalates_once(slack_bot: Slac
     [told] = await slack_bot.fake.wait_for("response_url", where=lambda c: c.key == key)
     assert told.body["text"] == messages.ESCALATION_ALREADY
     assert len([c for c in slack_bot.fake.calls_to("chat.postMessage") if c.body["channel"] == ESCALATIONS]) == 1
+
+
+def ticked(blocks: list[dict]) -> list[str] | None:
+    """The values of the checklist's initial_options (None: the message has no checklist)."""
+    boxes = [e for b in blocks if b["type"] == "actions" for e in b["elements"] if e["action_id"] == ACTION_COLLECT]
+    return [o["value"] for o in boxes[0].get("initial_options", [])] if boxes else None
+
+
+async def test_ticking_the_data_to_collect_keeps_the_ticks_in_the_thread_answer(slack_bot: SlackBot) -> None:
+    message, request_id = await answered_mention(slack_bot)
+    record = slack_bot.store.answer(request_id)
+    assert record is not None and len(record.answer.required_data) >= 2
+    assert ticked(message["blocks"]) == []
+    before = len(slack_bot.fake.calls_to("chat.update"))
+
+    resp, _ = await slack_bot.tick(message["blocks"], ["0", "1"], message=message)
+    assert resp.status == 200 and await resp.text() == ""  # acked at once
+    [update] = (await slack_bot.fake.wait_for("chat.update", before + 1))[before:]
+    assert (update.body["channel"], update.body["ts"]) == (SUPPORT, message["ts"])
+    blocks = update.body["blocks"]
+    assert ticked(blocks) == ["0", "1"]
+    assert [b for b in blocks if b["type"] != "actions"] == [b for b in message["blocks"] if b["type"] != "actions"]
+
+    message = slack_bot.fake.message(SUPPORT, message["ts"])  # as Slack sends it back now: ticked
+    assert message is not None and ticked(message["blocks"]) == ["0", "1"]
+    await slack_bot.tick(message["blocks"], ["1"], message=message)  # unticks the first one
+    await slack_bot.fake.wait_for("chat.update", before + 2)
+    message = slack_bot.fake.message(SUPPORT, message["ts"])
+    assert message is not None and ticked(message["blocks"]) == ["1"]
+    await slack_bot.tick(message["blocks"], [], message=message)
+    await slack_bot.fake.wait_for("chat.update", before + 3)
+    message = slack_bot.fake.message(SUPPORT, message["ts"])
+    assert message is not None and ticked(message["blocks"]) == []
+    assert buttons(message["blocks"])[ACTION_HELPFUL] == request_id  # the rest of the answer is unchanged
+
+
+async def test_ticking_an_ephemeral_answer_rerenders_it_from_its_record(slack_bot: SlackBot) -> None:
+    _, key = await slack_bot.command(COVERED)
+    [answer] = await slack_bot.fake.wait_for("response_url", where=lambda c: c.key == key and "blocks" in c.body)
+    shown = answer.body["blocks"]
+    _, tick_key = await slack_bot.tick(shown, ["0"], ephemeral=True)
+    [update] = await slack_bot.fake.wait_for("response_url", where=lambda c: c.key == tick_key)
+    assert update.body["replace_original"] is True and update.body["response_type"] == "ephemeral"
+    assert ticked(update.body["blocks"]) == ["0"]
+    assert [b for b in update.body["blocks"] if b["type"] != "actions"] == [b for b in shown if b["type"] != "actions"]
+    assert slack_bot.fake.calls_to("chat.update") == []
 
 
 async def test_escalate_on_an_unknown_request_says_so(slack_bot: SlackBot) -> None:

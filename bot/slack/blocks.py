@@ -8,13 +8,16 @@ Slack's limits are respected here: 50 blocks a message and 3000 characters a sec
 are split over several sections and cut with a note when they would not fit). User text is escaped
 (`&`, `<`, `>`) so a ticket cannot inject mentions or links. Each claim of the draft that
 `Answer.citations` names gets a numbered footnote linked to its section's URL, and the sources list
-shows the cited sections under those numbers (bot/citations.py).
+shows the cited sections under those numbers (bot/citations.py). The data to collect is a checklist
+(a `checkboxes` element, `ACTION_COLLECT`) whose ticks `checked_blocks` / `answer_blocks(checked=…)`
+write back into the message as `initial_options`, so they stay when the message is seen again.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
+from typing import Any
 
 from slack_sdk.models.blocks import (
     ActionsBlock,
@@ -41,6 +44,8 @@ from rag.models import Answer, RequiredItem, Source
 MAX_BLOCKS = 50
 MAX_SECTION = 3000
 MAX_CONTEXT = 2000
+MAX_CHECKBOXES = 10  # Slack's limit of options in one checkboxes element
+MAX_OPTION_TEXT = 75  # an option's text and description
 
 # action_id / callback_id values: listeners match on these
 ACTION_HELPFUL = "kb_helpful"
@@ -48,6 +53,7 @@ ACTION_NOT_HELPFUL = "kb_not_helpful"
 ACTION_ESCALATE = "kb_escalate"
 ACTION_SHARE = "kb_share"
 ACTION_CLAIM = "kb_claim"
+ACTION_COLLECT = "kb_collect"  # the "Data to collect" checkboxes; their block_id carries the request id
 FEEDBACK_MODAL = "kb_feedback_modal"
 SHORTCUT_DRAFT = "draft_reply_from_kb"
 BLOCK_ACTIONS = "kb_actions"
@@ -140,6 +146,70 @@ def required_lines(items: Sequence[RequiredItem]) -> str:
     )
 
 
+def clip(text: str, limit: int) -> str:
+    """`text` escaped and cut to at most `limit` characters (an ellipsis marks the cut)."""
+    escaped = escape(" ".join(text.split()))
+    if len(escaped) <= limit:
+        return escaped
+    return escaped[: _safe_cut(escaped, limit - 1)].rstrip() + "…"
+
+
+def collect_block_id(request_id: str) -> str:
+    return f"{ACTION_COLLECT}:{request_id}"
+
+
+def collect_request_id(block_id: str) -> str | None:
+    """The request id a checklist's block_id carries (`collect_block_id`), or None for another block."""
+    prefix, sep, request_id = block_id.partition(":")
+    return request_id if prefix == ACTION_COLLECT and sep and request_id else None
+
+
+def checklist(items: Sequence[RequiredItem], request_id: str, checked: Collection[str] = ()) -> list[Block]:
+    """ "Data to collect" as checkboxes, one option per item (value: its position), the `checked` ones
+    ticked; items past Slack's 10 options follow as text lines. No items: the "nothing more" line."""
+    if not items:
+        return _titled(messages.REQUIRED_HEADING, messages.REQUIRED_NONE)
+    options = [
+        Option(
+            value=str(i),
+            text=mrkdwn(messages.SLACK_CHECKLIST_ITEM.format(item=clip(r.item, MAX_OPTION_TEXT - 2))),
+            description=mrkdwn(messages.SLACK_CHECKLIST_WHY.format(why=clip(r.why, MAX_OPTION_TEXT - 2)))
+            if r.why.strip()
+            else None,
+        )
+        for i, r in enumerate(items[:MAX_CHECKBOXES])
+    ]
+    ticked = [o for o in options if o.value in checked]
+    blocks: list[Block] = [
+        section(f"*{messages.REQUIRED_HEADING}*"),
+        ActionsBlock(
+            block_id=collect_block_id(request_id),
+            elements=[CheckboxesElement(action_id=ACTION_COLLECT, options=options, initial_options=ticked or None)],
+        ),
+    ]
+    if len(items) > MAX_CHECKBOXES:
+        blocks += [section(p) for p in split_text(required_lines(items[MAX_CHECKBOXES:]))]
+    return blocks
+
+
+def checked_blocks(blocks: Sequence[dict[str, Any]], checked: Collection[str]) -> list[dict[str, Any]]:
+    """A message's blocks (as Slack sends them back) with the checklist's `checked` options ticked."""
+    out: list[dict[str, Any]] = []
+    for block in blocks:
+        if block.get("type") == "actions" and collect_request_id(str(block.get("block_id", ""))):
+            elements = []
+            for element in block.get("elements") or []:
+                if element.get("action_id") == ACTION_COLLECT:
+                    element = {k: v for k, v in element.items() if k != "initial_options"}
+                    ticked = [o for o in element.get("options") or [] if o.get("value") in checked]
+                    if ticked:
+                        element["initial_options"] = ticked
+                elements.append(element)
+            block = {**block, "elements": elements}
+        out.append(block)
+    return out
+
+
 def source_line(source: Source, number: int | None = None) -> str:
     """One source: a bullet, or its footnote number when the draft cites it."""
     title = source.title + (f" › {source.section}" if source.section and source.section != source.title else "")
@@ -219,17 +289,19 @@ def answer_blocks(
     share: bool = False,
     escalate_hint: bool = False,
     shared_by: str | None = None,
+    checked: Collection[str] = (),
 ) -> list[Block]:
     """The full answer: badge, reasons, data to collect, draft (or holding reply), sources, buttons.
 
     `view="required"` leaves the draft out (`/kb required`); `share=True` adds "Share in channel"
     (private answers); `escalate_hint=True` says to press Escalate on an escalate decision (private
-    answers do not escalate on their own).
+    answers do not escalate on their own); `checked`: the values of the ticked "Data to collect"
+    options (they show ticked).
     """
     head = _head(answer)
     if escalate_hint and answer.decision == "escalate":
         head.append(context(messages.SLACK_PRIVATE_ESCALATE_HINT))
-    required = [DividerBlock(), *_titled(messages.REQUIRED_HEADING, required_lines(answer.required_data))]
+    required = [DividerBlock(), *checklist(answer.required_data, answer.request_id, checked)]
     numbers = footnote_numbers(answer) if view == "draft" else {}
     sources = [DividerBlock(), *_titled(messages.SOURCES_HEADING, source_lines(answer.sources, numbers))]
     tail: list[Block] = [_footer(answer, shared_by), action_buttons(answer.request_id, share=share)]

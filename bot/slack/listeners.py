@@ -22,10 +22,11 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot import messages
+from bot.records import AnswerRecord
 from bot.slack import blocks as kb_blocks
 from bot.slack.answering import answer_in_thread, answer_privately, message_text, plain_text
 from bot.slack.deps import SlackDeps
-from bot.slack.escalation import claim, escalate
+from bot.slack.escalation import LINKABLE_DOORS, claim, escalate
 from bot.slack.home import home_view
 from bot.slack.threads import HUMAN_SUBTYPES, BotIds, Conversation, closing, read_dm, read_thread
 
@@ -258,6 +259,48 @@ def register_actions(app: AsyncApp, deps: SlackDeps) -> None:
         )
         if note:
             await _tell(respond, note)
+
+    def rendered(record: AnswerRecord, checked: list[str]) -> list[dict[str, Any]]:
+        """The answer as its door first showed it, with `checked` ticked in "Data to collect"."""
+        answer = record.answer
+        if record.door == "command":
+            shown = kb_blocks.answer_blocks(answer, view=record.view, share=True, escalate_hint=True, checked=checked)
+        else:
+            shown = kb_blocks.answer_blocks(answer, escalate_hint=record.door not in LINKABLE_DOORS, checked=checked)
+        return kb_blocks.to_dicts(shown)
+
+    async def collect_ticked(body: Body, client: AsyncWebClient, respond: AsyncRespond) -> None:
+        """Keep the checklist's ticks: the message updated with them as the checkboxes' initial_options.
+
+        A message Slack sends back keeps its blocks (shared answers keep "Shared by"); an ephemeral
+        answer comes without them and is rendered again from its stored record."""
+        action = body["actions"][0]
+        checked = [str(o.get("value")) for o in action.get("selected_options") or []]
+        container = body.get("container") or {}
+        message = body.get("message") or {}
+        if container.get("is_ephemeral") or not message.get("blocks"):
+            request_id = kb_blocks.collect_request_id(str(action.get("block_id", ""))) or ""
+            record = store.answer(request_id) if request_id else None
+            if record is None:
+                await _tell(respond, messages.SLACK_UNKNOWN_REQUEST.format(request_id=request_id))
+                return
+            text, blocks = kb_blocks.answer_text(record.answer), rendered(record, checked)
+        else:
+            text, blocks = str(message.get("text") or ""), kb_blocks.checked_blocks(message["blocks"], checked)
+        if container.get("is_ephemeral"):
+            await respond(text=text, blocks=blocks, response_type="ephemeral", replace_original=True)
+            return
+        await client.chat_update(
+            channel=container.get("channel_id") or body["channel"]["id"],
+            ts=container.get("message_ts") or message["ts"],
+            text=text,
+            blocks=blocks,
+        )
+
+    @app.action(kb_blocks.ACTION_COLLECT)
+    async def on_collect(ack: AsyncAck, body: Body, client: AsyncWebClient, respond: AsyncRespond) -> None:
+        await ack()
+        deps.background.spawn(collect_ticked(body, client, respond), what="checklist", respond=respond)
 
     @app.action(kb_blocks.ACTION_HELPFUL)
     async def on_helpful(ack: AsyncAck, body: Body, respond: AsyncRespond) -> None:
