@@ -54,6 +54,19 @@ def _setup_logging(verbose: bool) -> None:
     )
 
 
+class _Refused(Exception):
+    """A command refuses its input: the message is printed as it is, exit 1."""
+
+
+def _data_dir_settings(args: argparse.Namespace, *, read_only: bool) -> Settings:
+    """Settings whose data dir is usable; read-only commands never create it (raises _Refused)."""
+    settings = _settings(args)
+    problem = manage.data_dir_problem(settings, read_only=read_only)
+    if problem:
+        raise _Refused(problem)
+    return settings
+
+
 def _fail(message: str, code: int = 1) -> int:
     print(message, file=sys.stderr)
     return code
@@ -63,10 +76,7 @@ async def _ingest(args: argparse.Namespace) -> int:
     from ingest.pipeline import ingest
     from rag.factory import build_kb
 
-    settings = _settings(args)
-    problem = manage.data_dir_problem(settings, read_only=False)
-    if problem:
-        return _fail(problem)
+    settings = _data_dir_settings(args, read_only=False)
     command = " ".join(["kb ingest", *map(shlex.quote, args.paths)])
     if args.data_dir:
         command += f" --data-dir {shlex.quote(args.data_dir)}"
@@ -147,10 +157,7 @@ async def _ask(args: argparse.Namespace) -> int:
 
     if bool(args.text) == bool(args.file):
         return _fail(messages.ASK_NEEDS_TEXT_OR_FILE, 2)
-    settings = _settings(args)
-    problem = manage.data_dir_problem(settings, read_only=True)
-    if problem:
-        return _fail(problem)
+    settings = _data_dir_settings(args, read_only=True)
     if not settings.db_path.exists():
         return _fail(messages.EMPTY_KB.format(data_dir=settings.kb_data_dir))
     tickets = _read_tickets(args.file) if args.file else [Ticket(ticket=" ".join(args.text))]
@@ -219,10 +226,7 @@ def _sizes(text: str) -> list[int] | None:
 async def _sources(args: argparse.Namespace) -> int:
     from rag.catalog import Catalog  # no embedder, no vector store: listing needs only the catalog
 
-    settings = _settings(args)
-    problem = manage.data_dir_problem(settings, read_only=True)
-    if problem:
-        return _fail(problem)
+    settings = _data_dir_settings(args, read_only=True)
     sources: list[SourceStats] = []
     if settings.db_path.exists():  # an existing but empty data dir gets no catalog file either
         catalog = Catalog.open(settings.db_path)
@@ -240,10 +244,7 @@ async def _sources(args: argparse.Namespace) -> int:
 async def _remove(args: argparse.Namespace) -> int:
     from rag.factory import build_kb
 
-    settings = _settings(args)
-    problem = manage.data_dir_problem(settings, read_only=True)
-    if problem:
-        return _fail(problem)
+    settings = _data_dir_settings(args, read_only=True)
     if not settings.db_path.exists():
         return _fail(manage.unknown_source(args.source, [], settings))
     kb = build_kb(settings)
@@ -262,10 +263,7 @@ async def _remove(args: argparse.Namespace) -> int:
 async def _feedback(args: argparse.Namespace) -> int:
     from bot.records import feedback_report
 
-    settings = _settings(args)
-    problem = manage.data_dir_problem(settings, read_only=True)
-    if problem:
-        return _fail(problem)
+    settings = _data_dir_settings(args, read_only=True)
     print(feedback_report(settings, days=args.days), end="")
     return 0
 
@@ -279,10 +277,7 @@ async def _gaps(args: argparse.Namespace) -> int:
         return _fail(messages.GAPS_BAD_DAYS.format(value=args.days), 2)
     if not 0.0 <= args.min_similarity <= 1.0:
         return _fail(messages.GAPS_BAD_SIMILARITY.format(value=args.min_similarity), 2)
-    settings = _settings(args)
-    problem = manage.data_dir_problem(settings, read_only=True)
-    if problem:
-        return _fail(problem)
+    settings = _data_dir_settings(args, read_only=True)
     if not settings.feedback_db_path.exists():
         return _fail(messages.FEEDBACK_REPORT_EMPTY.format(path=settings.feedback_db_path))
     kb = build_kb(settings) if settings.db_path.exists() else None
@@ -307,10 +302,7 @@ async def _gaps(args: argparse.Namespace) -> int:
 async def _serve(args: argparse.Namespace) -> int:
     from bot.server import serve
 
-    settings = _settings(args)
-    problem = manage.data_dir_problem(settings, read_only=False)
-    if problem:
-        return _fail(problem)
+    settings = _data_dir_settings(args, read_only=False)
     await serve(settings)
     return 0
 
@@ -417,6 +409,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(asyncio.run(args.run(args)))
     except KeyboardInterrupt:
         return 130
+    except _Refused as exc:
+        return _fail(str(exc))
     except (KBError, ValidationError, OSError) as exc:
         print(messages.CLI_ERROR.format(error=_first_line(_describe(exc)) or type(exc).__name__), file=sys.stderr)
         return 1

@@ -24,6 +24,7 @@ half of its content words are in one returned item) and the mean number of items
 
 from __future__ import annotations
 
+import functools
 import json
 import statistics
 import tempfile
@@ -195,10 +196,11 @@ async def _run_kb(
             await kb.close(embedder=False)  # shared by every KB of the run
 
 
-def offtopic_probes() -> list[str]:
+@functools.cache
+def offtopic_probes() -> tuple[str, ...]:
     """The built-in off-topic support questions (rag/data/offtopic_probes.txt)."""
     text = files("rag").joinpath("data/offtopic_probes.txt").read_text(encoding="utf-8")
-    return [line.strip() for line in text.splitlines() if line.strip() and not line.startswith("#")]
+    return tuple(line.strip() for line in text.splitlines() if line.strip() and not line.startswith("#"))
 
 
 async def probe_features(kb: KnowledgeBase) -> list[dict[str, float]]:

@@ -12,6 +12,8 @@ competitor comparisons, account reviews, product defects.
 from __future__ import annotations
 
 import asyncio
+import functools
+from collections.abc import Sequence
 from importlib.resources import files
 
 import numpy as np
@@ -19,14 +21,15 @@ import numpy as np
 from rag.protocols import Embedder, Vectors
 
 
-def _packaged() -> list[tuple[str, str]]:
+@functools.cache
+def _packaged() -> tuple[tuple[str, str], ...]:
     text = files("rag").joinpath("data/escalation_intents.txt").read_text(encoding="utf-8")
     rows = [line.split("|", 1) for line in text.splitlines() if line.strip() and not line.startswith("#")]
-    return [(category.strip(), example.strip()) for category, example in rows]
+    return tuple((category.strip(), example.strip()) for category, example in rows)
 
 
 class EscalationIntents:
-    def __init__(self, examples: list[tuple[str, str]]) -> None:
+    def __init__(self, examples: Sequence[tuple[str, str]]) -> None:
         self.categories = [c for c, _ in examples]
         self.examples = [e for _, e in examples]
         self._vectors: Vectors | None = None
