@@ -32,6 +32,13 @@ class Settings(BaseSettings):
         None, description="Articles `kb serve` ingests on first start into an empty data dir (default: examples/kb)."
     )
     kb_log_level: str = Field("INFO", description="Log level of `kb serve` and the CLI.")
+    kb_redis_url: SecretStr | None = Field(
+        None,
+        description="redis:// URL shared by replicas: Slack event dedup, rate limits, idempotency, breaker state.",
+    )
+    kb_database_url: SecretStr | None = Field(
+        None, description="postgresql:// URL of the records store (answers, feedback, escalations); default SQLite."
+    )
 
     # --- Slack -----------------------------------------------------------------------------
     slack_bot_token: SecretStr | None = Field(None, description="xoxb- token; Slack is off without it.")
