@@ -4,6 +4,7 @@ kb ingest examples/kb --data-dir ./kb-data
 kb ingest my-kb --data-dir ./kb-data --replace-sample     # swap the sample KB for yours
 kb sources --data-dir ./kb-data                           # what was ingested, and when
 kb remove my-kb --data-dir ./kb-data                      # every article of one source
+kb snapshot --into /srv/replica-2/kb-data                 # publish the KB to a replica (no restart)
 kb ask --data-dir ./kb-data "I was charged twice this month"
 kb ask --json --file tickets.jsonl                        # or --file - (stdin)
 kb eval --kb examples/kb --tickets examples/kb/tickets.jsonl
@@ -158,7 +159,7 @@ async def _ask(args: argparse.Namespace) -> int:
     if bool(args.text) == bool(args.file):
         return _fail(messages.ASK_NEEDS_TEXT_OR_FILE, 2)
     settings = _data_dir_settings(args, read_only=True)
-    if not settings.db_path.exists():
+    if not manage.has_catalog(settings):
         return _fail(messages.EMPTY_KB.format(data_dir=settings.kb_data_dir))
     tickets = _read_tickets(args.file) if args.file else [Ticket(ticket=" ".join(args.text))]
     engine = build_engine(settings)
@@ -228,7 +229,7 @@ async def _sources(args: argparse.Namespace) -> int:
 
     settings = _data_dir_settings(args, read_only=True)
     sources: list[SourceStats] = []
-    if settings.db_path.exists():  # an existing but empty data dir gets no catalog file either
+    if manage.has_catalog(settings):  # an existing but empty data dir gets no catalog file either
         catalog = Catalog.open(settings.db_path)
         try:
             sources = catalog.sources()
@@ -241,11 +242,32 @@ async def _sources(args: argparse.Namespace) -> int:
     return 0
 
 
+async def _snapshot(args: argparse.Namespace) -> int:
+    from rag.catalog import NEXT_SUFFIX, Catalog
+
+    settings = _data_dir_settings(args, read_only=True)
+    if not manage.has_catalog(settings):
+        return _fail(messages.EMPTY_KB.format(data_dir=settings.kb_data_dir))
+    if bool(args.into) == bool(args.file):
+        return _fail(messages.SNAPSHOT_NEEDS_TARGET, 2)
+    dest = Path(args.file) if args.file else Path(args.into) / (settings.db_path.name + NEXT_SUFFIX)
+    if dest.resolve() == settings.db_path.resolve():
+        return _fail(messages.SNAPSHOT_OVER_ITSELF)
+    catalog = Catalog.open(settings.db_path)
+    try:
+        catalog.snapshot(dest)
+        articles, chunks = catalog.counts()
+    finally:
+        catalog.close()
+    print(messages.SNAPSHOT_WRITTEN.format(path=dest, articles=articles, chunks=chunks))
+    return 0
+
+
 async def _remove(args: argparse.Namespace) -> int:
     from rag.factory import build_kb
 
     settings = _data_dir_settings(args, read_only=True)
-    if not settings.db_path.exists():
+    if not manage.has_catalog(settings):
         return _fail(manage.unknown_source(args.source, [], settings))
     kb = build_kb(settings)
     try:
@@ -280,7 +302,7 @@ async def _gaps(args: argparse.Namespace) -> int:
     settings = _data_dir_settings(args, read_only=True)
     if not settings.feedback_db_path.exists():
         return _fail(messages.FEEDBACK_REPORT_EMPTY.format(path=settings.feedback_db_path))
-    kb = build_kb(settings) if settings.db_path.exists() else None
+    kb = build_kb(settings) if manage.has_catalog(settings) else None
     embedder = kb.embedder if kb is not None else build_embedder(settings)
     store = open_records(settings)
     try:
@@ -343,6 +365,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("source", help="the folder or file that was ingested")
     p.add_argument("--data-dir", help="where the store lives (KB_DATA_DIR)")
     p.set_defaults(run=_remove)
+
+    p = sub.add_parser(
+        "snapshot",
+        help="copy the KB catalog for replicas with their own data dir (adopted without a restart)",
+        description=messages.SNAPSHOT_DESCRIPTION,
+    )
+    target = p.add_mutually_exclusive_group()
+    target.add_argument("--into", metavar="DATA_DIR", help="publish into a replica's data dir (kb.sqlite3.next)")
+    target.add_argument("--file", metavar="FILE", help="write the copy to FILE (then move it in as kb.sqlite3.next)")
+    p.add_argument("--data-dir", help="the data dir to copy (KB_DATA_DIR)")
+    p.set_defaults(run=_snapshot)
 
     p = sub.add_parser("ask", help="answer a ticket")
     p.add_argument("text", nargs="*", help="the ticket text")

@@ -37,6 +37,14 @@ def sample_source(settings: Settings) -> str:
     return str(sample_kb(settings).resolve())
 
 
+def has_catalog(settings: Settings) -> bool:
+    """The data dir holds a KB catalog, or a snapshot published into it (adopted when opened)."""
+    from rag.catalog import NEXT_SUFFIX
+
+    db = settings.db_path
+    return db.exists() or db.with_name(db.name + NEXT_SUFFIX).exists()
+
+
 def data_dir_problem(settings: Settings, *, read_only: bool) -> str | None:
     """Why the data dir cannot be used, or None. Read-only commands never create it."""
     path = settings.kb_data_dir

@@ -16,6 +16,14 @@ INGEST_WARNING = "warning: {warning}"
 ASK_NEEDS_TEXT_OR_FILE = "kb ask: give the ticket text or --file TICKETS.jsonl (not both)"
 EMPTY_KB = "The knowledge base in {data_dir} is empty: run `kb ingest PATH --data-dir {data_dir}` first."
 EVAL_PAIRS = "kb eval: give one --tickets file for each --kb folder, in the same order"
+SNAPSHOT_DESCRIPTION = (
+    "Copy the KB catalog (articles, chunks, vectors of the embedded store, the keyword index) as one "
+    "consistent file. `--into DATA_DIR` publishes it as DATA_DIR/kb.sqlite3.next: a running `kb serve` on "
+    "that data dir adopts it within a second without a restart; a stopped one adopts it when it starts."
+)
+SNAPSHOT_NEEDS_TARGET = "Say where the copy goes: `kb snapshot --into DATA_DIR` or `kb snapshot --file FILE`."
+SNAPSHOT_OVER_ITSELF = "That is the catalog being copied; give another data dir or file."
+SNAPSHOT_WRITTEN = "wrote {path}: {articles} articles, {chunks} chunks"
 EVAL_DESCRIPTION = (
     "Ingest each KB into a temporary store and answer its labelled tickets in each retrieval mode. "
     "With several KBs (--kb A --tickets A.jsonl --kb B --tickets B.jsonl) escalation is judged "

@@ -14,10 +14,13 @@ Schema changes are numbered migrations; `PRAGMA user_version` says which ran.
 from __future__ import annotations
 
 import json
+import logging
 import math
+import os
 import re
 import sqlite3
 import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -29,6 +32,8 @@ from rag.errors import StoreMismatchError
 from rag.models import Chunk, Tier
 from rag.protocols import Vectors
 from rag.text import STOPWORDS
+
+log = logging.getLogger(__name__)
 
 
 def _migration_1(db: sqlite3.Connection) -> None:
@@ -92,6 +97,8 @@ _POSSESSIVE = re.compile(r"'s$")
 # BM25 column weights: a match in the title or section heading says more than one in the body.
 _BM25 = "bm25(chunks_fts, 2.0, 1.5, 1.0)"
 COMMON_SHARE = 0.5
+NEXT_SUFFIX = ".next"  # kb.sqlite3.next: a snapshot published by `kb snapshot --into`, adopted by the catalog
+SNAPSHOT_CHECK_S = 1.0
 DF_CACHE_SIZE = 100_000
 
 
@@ -130,6 +137,8 @@ class Catalog:
         self._db = db
         self._lock = threading.RLock()
         self._local_writes = 0  # PRAGMA data_version ignores this connection's own commits
+        self._generation = 0  # bumped when a published snapshot replaced the file (a new connection)
+        self._next_checked = 0.0
         self._df: dict[str, int] = {}
         self._df_version = -1
         self._chunk_count = 0
@@ -138,12 +147,9 @@ class Catalog:
     @classmethod
     def open(cls, path: Path) -> Catalog:
         path.parent.mkdir(parents=True, exist_ok=True)
-        db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
-        db.execute("PRAGMA journal_mode=WAL")
-        db.execute("PRAGMA synchronous=NORMAL")
-        db.execute("PRAGMA busy_timeout=5000")
-        catalog = cls(db, path)
+        catalog = cls(_connect(path), path)
         catalog._migrate()
+        catalog.adopt_snapshot(force=True)  # a replica that was stopped when a snapshot arrived
         return catalog
 
     def _migrate(self) -> None:
@@ -173,6 +179,65 @@ class Catalog:
         with self._lock:
             self._db.close()
 
+    # --- snapshots: how replicas with their own data dir get a KB built elsewhere --------------
+    @property
+    def next_path(self) -> Path:
+        """Where `kb snapshot --into` publishes a new catalog for this one to adopt."""
+        return self.path.with_name(self.path.name + NEXT_SUFFIX)
+
+    def snapshot(self, dest: Path) -> None:
+        """Write a consistent copy of this catalog to `dest`, atomically (a temp file, then a rename)."""
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        tmp = dest.with_name(f".{dest.name}.{os.getpid()}.tmp")
+        tmp.unlink(missing_ok=True)
+        copy = sqlite3.connect(tmp, isolation_level=None)
+        try:
+            with self._lock:
+                self._db.backup(copy)
+            copy.execute("PRAGMA journal_mode=DELETE")  # one self-contained file, no -wal beside it
+        finally:
+            copy.close()
+        os.replace(tmp, dest)
+
+    def adopt_snapshot(self, *, force: bool = False) -> bool:
+        """Swap in the catalog published at `next_path`, if any: True when swapped.
+
+        Checked at most once a second (a stat). The swap happens under the lock every read takes,
+        so a query sees either the old catalog or the new one, never an error. A snapshot built with
+        another embedding model is refused (renamed `.rejected`) and the old catalog stays."""
+        now = time.monotonic()
+        if not force and now - self._next_checked < SNAPSHOT_CHECK_S:
+            return False
+        self._next_checked = now
+        incoming = self.next_path
+        if not incoming.exists():
+            return False
+        with self._lock:
+            if not incoming.exists():
+                return False
+            problem = _snapshot_problem(incoming, self._model_binding())
+            if problem is not None:
+                incoming.replace(incoming.with_name(incoming.name + ".rejected"))
+                log.error("catalog snapshot %s refused: %s", incoming, problem)
+                return False
+            # Close first: the old connection checkpoints and removes its -wal/-shm files, which
+            # must never sit next to the new main file.
+            self._db.close()
+            try:
+                os.replace(incoming, self.path)
+            finally:
+                self._db = _connect(self.path)
+            self._migrate()
+            self._generation += 1
+            self._local_writes = 0
+            self._df, self._df_version = {}, -1
+        log.info("catalog: adopted the snapshot published at %s", incoming)
+        return True
+
+    def _model_binding(self) -> dict[str, str]:
+        rows = self._db.execute("SELECT key, value FROM meta WHERE key IN ('embedding_model','dimension')")
+        return {str(k): str(v) for k, v in rows}
+
     # --- model binding ----------------------------------------------------------------------
     def meta(self, key: str) -> str | None:
         with self._lock:
@@ -198,9 +263,14 @@ class Catalog:
 
     # --- reads ------------------------------------------------------------------------------
     def data_version(self) -> int:
-        """Changes whenever another connection commits: cheap staleness check for cached vectors."""
+        """Changes whenever another connection commits or a snapshot is adopted: cheap staleness check."""
+        self.adopt_snapshot()
         with self._lock:
-            return int(self._db.execute("PRAGMA data_version").fetchone()[0]) + self._local_writes
+            return self._version_locked()
+
+    def _version_locked(self) -> int:
+        pragma = int(self._db.execute("PRAGMA data_version").fetchone()[0])
+        return (self._generation << 40) + pragma + self._local_writes
 
     def counts(self) -> tuple[int, int]:
         """(articles, chunks)."""
@@ -283,7 +353,7 @@ class Catalog:
 
         Cached until the catalog changes: support tickets reuse the same words all day."""
         with self._lock:
-            version = int(self._db.execute("PRAGMA data_version").fetchone()[0]) + self._local_writes
+            version = self._version_locked()
             if version != self._df_version or len(self._df) > DF_CACHE_SIZE:
                 self._df, self._df_version = {}, version
                 self._chunk_count = int(self._db.execute("SELECT count(*) FROM chunks").fetchone()[0])
@@ -432,6 +502,35 @@ class Catalog:
             )
         db.execute("DELETE FROM chunks WHERE article_id=?", (article_id,))
         return [str(r[1]) for r in rows]
+
+
+def _connect(path: Path) -> sqlite3.Connection:
+    db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+    db.execute("PRAGMA journal_mode=WAL")
+    db.execute("PRAGMA synchronous=NORMAL")
+    db.execute("PRAGMA busy_timeout=5000")
+    return db
+
+
+def _snapshot_problem(path: Path, binding: dict[str, str]) -> str | None:
+    """Why the snapshot at `path` cannot replace a catalog bound to `binding`; None if it can."""
+    try:
+        db = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+        try:
+            version = int(db.execute("PRAGMA user_version").fetchone()[0])
+            if version > SCHEMA_VERSION:
+                return f"schema version {version} is newer than this kb-rag ({SCHEMA_VERSION})"
+            theirs = {str(k): str(v) for k, v in db.execute("SELECT key, value FROM meta")}
+            if db.execute("PRAGMA quick_check").fetchone()[0] != "ok":
+                return "the file is damaged (PRAGMA quick_check)"
+        finally:
+            db.close()
+    except sqlite3.Error as exc:
+        return f"not a kb-rag catalog ({exc})"
+    for key in ("embedding_model", "dimension"):
+        if binding.get(key) and theirs.get(key) and binding[key] != theirs[key]:
+            return f"it was built with {key} {theirs[key]}, this catalog with {binding[key]}"
+    return None
 
 
 def query_terms(query: str) -> list[str]:

@@ -73,6 +73,7 @@ class KnowledgeBase:
         return len(article_ids), chunks
 
     async def search(self, query: str, *, top_articles: int = 5) -> Retrieval:
+        self.catalog.adopt_snapshot()  # a replica picks up a published KB without a restart (a stat a second)
         return await self.retriever.retrieve(query, top_articles=top_articles)
 
     def counts(self) -> tuple[int, int]:
