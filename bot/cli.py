@@ -282,26 +282,35 @@ async def _remove(args: argparse.Namespace) -> int:
     return 0
 
 
+def _records_settings(args: argparse.Namespace) -> Settings:
+    """Settings of a command that reads the records: their data dir must exist, unless the records
+    are in PostgreSQL (KB_DATABASE_URL), which any host can report on."""
+    from bot.records.store import database_url
+
+    settings = _settings(args)
+    return settings if database_url(settings) else _data_dir_settings(args, read_only=True)
+
+
 async def _feedback(args: argparse.Namespace) -> int:
     from bot.records import feedback_report
 
-    settings = _data_dir_settings(args, read_only=True)
+    settings = _records_settings(args)
     print(feedback_report(settings, days=args.days), end="")
     return 0
 
 
 async def _gaps(args: argparse.Namespace) -> int:
     from bot.gaps import build_gap_report, render_html, render_text
-    from bot.records import open_records
+    from bot.records import open_records, records_exist, records_location
     from rag.factory import build_embedder, build_kb
 
     if not 1 <= args.days <= 365:
         return _fail(messages.GAPS_BAD_DAYS.format(value=args.days), 2)
     if not 0.0 <= args.min_similarity <= 1.0:
         return _fail(messages.GAPS_BAD_SIMILARITY.format(value=args.min_similarity), 2)
-    settings = _data_dir_settings(args, read_only=True)
-    if not settings.feedback_db_path.exists():
-        return _fail(messages.FEEDBACK_REPORT_EMPTY.format(path=settings.feedback_db_path))
+    settings = _records_settings(args)
+    if not records_exist(settings):
+        return _fail(messages.FEEDBACK_REPORT_EMPTY.format(path=records_location(settings)))
     kb = build_kb(settings) if manage.has_catalog(settings) else None
     embedder = kb.embedder if kb is not None else build_embedder(settings)
     store = open_records(settings)

@@ -221,6 +221,10 @@ HOME_GAPS_UNAVAILABLE = "The gap report is unavailable right now (the logs say w
 # --- records: `kb feedback`, `kb gaps`, POST /api/v1/feedback ---------------------------------
 FEEDBACK_REPORT_TITLE = "Answers and feedback from every door, last {days} days ({since} to now)"
 FEEDBACK_REPORT_EMPTY = "No answers recorded in {path} yet."
+RECORDS_DB_UNREACHABLE = "cannot use the records database {location} (KB_DATABASE_URL): {reason}"
+RECORDS_DB_BAD_URL = (
+    "KB_DATABASE_URL is not a PostgreSQL URL: write it as postgresql://USER:PASSWORD@HOST:5432/DATABASE"
+)
 FEEDBACK_REPORT_COMMENTS = "latest 'not helpful' comments:"
 FEEDBACK_REPORT_GAPS_HINT = "What the KB is missing, grouped by topic: `kb gaps` (--html FILE for a report to share)."
 HTTP_UNKNOWN_REQUEST = (

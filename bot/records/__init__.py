@@ -1,10 +1,11 @@
 """Durable records of every door: answers (redacted tickets), feedback and escalations.
 
-    store = open_records(settings)            # SQLite at KB_DATA_DIR/feedback.sqlite3
+    store = open_records(settings)            # SQLite at KB_DATA_DIR/feedback.sqlite3, or KB_DATABASE_URL
     store.record_answer(AnswerRecord(answer=answer, ticket=text, user="cli", door="cli"))
     print(feedback_report(settings))          # what `kb feedback` prints
 
-`RecordStore` is the seam (bot.records.store); `SqliteRecordStore` the implementation.
+`RecordStore` is the seam (bot.records.store); `SqliteRecordStore` the default implementation,
+`bot.records.postgres.PostgresRecordStore` the shared one (imported only when KB_DATABASE_URL is set).
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from bot.records.models import (
 )
 from bot.records.report import feedback_report
 from bot.records.sqlite import MIGRATIONS, SqliteRecordStore
-from bot.records.store import RecordStore, open_records
+from bot.records.store import RecordStore, open_records, records_exist, records_location
 
 __all__ = [
     "CLI_DOOR",
@@ -45,4 +46,6 @@ __all__ = [
     "door_family",
     "feedback_report",
     "open_records",
+    "records_exist",
+    "records_location",
 ]

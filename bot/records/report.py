@@ -10,13 +10,13 @@ from datetime import UTC, datetime
 
 from bot import messages
 from bot.records.models import SLACK_DOORS, Stats, door_family
-from bot.records.store import open_records
+from bot.records.store import open_records, records_exist, records_location
 from rag.settings import Settings
 
 
 def feedback_report(settings: Settings, days: int = 7) -> str:
-    path = settings.feedback_db_path
-    if not path.exists():  # a read-only command: no store file is created just to say it is empty
+    path = records_location(settings)
+    if not records_exist(settings):  # a read-only command: no store file is created just to say it is empty
         return messages.FEEDBACK_REPORT_EMPTY.format(path=path) + "\n"
     store = open_records(settings)
     try:

@@ -1,4 +1,4 @@
-"""The records seam: one `RecordStore` Protocol, SQLite today (bot.records.sqlite).
+"""The records seam: one `RecordStore` Protocol; SQLite by default, PostgreSQL with KB_DATABASE_URL.
 
     store = open_records(settings)                     # the one place that picks the implementation
     store.record_answer(AnswerRecord(answer=a, ticket=text, user="U1", door="mention"))
@@ -6,8 +6,9 @@
     store.gap_items(since=time.time() - 7 * 86_400)    # what `kb gaps` clusters
 
 Methods are synchronous and short (one small query each); async doors that care about latency
-call them through `asyncio.to_thread`. A PostgreSQL implementation (KB_DATABASE_URL, issue 12)
-implements the same methods with the same numbered migrations and plugs in at `open_records`.
+call them through `asyncio.to_thread`. bot.records.sqlite keeps them in KB_DATA_DIR/feedback.sqlite3
+(one host); bot.records.postgres in the database at KB_DATABASE_URL, shared by every replica. Both
+have the same tables and numbered migrations, applied when the store is opened.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from rag.settings import Settings
 
 @runtime_checkable
 class RecordStore(Protocol):
-    name: str  # "sqlite"
+    name: str  # "sqlite" | "postgres"
 
     # --- answers (the ticket is stored redacted) ---------------------------------------------
     def record_answer(self, record: AnswerRecord) -> None: ...
@@ -87,7 +88,35 @@ class RecordStore(Protocol):
 
 
 def open_records(settings: Settings) -> RecordStore:
-    """The records store for these settings: SQLite at KB_DATA_DIR/feedback.sqlite3."""
+    """The records store for these settings: PostgreSQL at KB_DATABASE_URL when it is set (migrated on
+    open; BackendError naming the host when it cannot be reached), else SQLite at KB_DATA_DIR/feedback.sqlite3."""
+    url = database_url(settings)
+    if url is not None:
+        from bot.records.postgres import PostgresRecordStore  # psycopg is imported only when it is used
+
+        return PostgresRecordStore(url)
     from bot.records.sqlite import SqliteRecordStore
 
     return SqliteRecordStore(settings.feedback_db_path)
+
+
+def records_location(settings: Settings) -> str:
+    """Where the records are, for messages: the SQLite file, or `postgresql://user@host:port/db` (no password)."""
+    url = database_url(settings)
+    if url is not None:
+        from bot.records.postgres import describe
+
+        return describe(url)
+    return str(settings.feedback_db_path)
+
+
+def records_exist(settings: Settings) -> bool:
+    """False when nothing was ever recorded, known without creating anything: no SQLite file yet.
+    A database may always hold records (other replicas write there)."""
+    return database_url(settings) is not None or settings.feedback_db_path.exists()
+
+
+def database_url(settings: Settings) -> str | None:
+    """KB_DATABASE_URL, None when unset or blank (`KB_DATABASE_URL=` in a .env keeps SQLite)."""
+    url = settings.kb_database_url.get_secret_value().strip() if settings.kb_database_url else ""
+    return url or None

@@ -130,7 +130,7 @@ async def answer_in_thread(
     record = AnswerRecord(
         answer=answer, ticket=asked, user=user, door=door, channel=channel, thread_ts=thread_ts, message_ts=ts
     )
-    deps.store.record_answer(record)  # before the buttons show: a quick click must find it
+    record_answer(deps, record)  # before the buttons show: a quick click must find it
     await client.chat_update(
         channel=channel,
         ts=ts,
@@ -148,6 +148,15 @@ async def answer_in_thread(
     if answer.decision == "escalate" and door in LINKABLE_DOORS:
         await escalate(deps, client, record, trigger="auto", by_user=user)
     return answer
+
+
+def record_answer(deps: SlackDeps, record: AnswerRecord) -> None:
+    """Keep the answer's record; a records store that fails (a database away) costs the record, not
+    the answer: it is shown all the same, as the HTTP API does, and the loss is logged."""
+    try:
+        deps.store.record_answer(record)
+    except Exception:
+        log.exception("slack: could not record answer request_id=%s", record.request_id)
 
 
 async def answer_privately(
@@ -169,9 +178,7 @@ async def answer_privately(
             log.warning("slack command request_id=%s failed: %s", request_id, exc)
             return None
         raise
-    deps.store.record_answer(
-        AnswerRecord(answer=answer, ticket=text, user=user, door="command", view=view, channel=channel)
-    )
+    record_answer(deps, AnswerRecord(answer=answer, ticket=text, user=user, door="command", view=view, channel=channel))
     shown = answer_blocks(answer, view=view, share=True, escalate_hint=True)
     await respond(text=answer_text(answer), blocks=to_dicts(shown), response_type="ephemeral", replace_original=True)
     log.info("slack answer door=command view=%s request_id=%s decision=%s", view, request_id, answer.decision)
