@@ -10,7 +10,10 @@ will need", "you'll need your …"); the noun phrases after that verb are the it
 clause that follows ("… so we can find it") and split at commas and "and the …". Phrases that
 are not data (a role, an action) and secrets (passwords, tokens, one-time codes) are dropped: an
 agent must never ask for a secret. In a requirements section ("Before you start", "What you'll
-need") a bare list item is an item too, and "You need to be an owner" asks whether the customer is.
+need") or under a lead-in that asks ("… contact support with:") a bare list item is an item too, in
+its own words ("signed authorisation on company letterhead from a director"). "You need to be an
+owner" (in a requirements section), "Only the owner or a billing admin can …" and "The request must
+come from the account owner" (anywhere) ask whether the customer holds that role.
 """
 
 from __future__ import annotations
@@ -49,6 +52,17 @@ UI = _re(
 )
 _REQUIRED = _re(r"^(?P<obj>(?:your|the|an?) [^.,;:]{2,60}?) (?:is|are) (?:required|needed|mandatory)\b")
 _BE_ROLE = _re(r"\byou (?:need|have|must) (?:to )?be (?P<role>(?:an?|the) [^.,;:(]{2,40})")
+# What only a role may do ("Only the workspace owner or a billing admin can cancel", "The request must
+# come from the account owner"): the agent has to know whether the customer holds it.
+_ROLE = r"(?:owner|admin|administrator|manager|maintainer|moderator|billing contact|account holder)s?"
+_ROLES = rf"(?:the |an? )?(?:[\w-]+ ){{0,2}}?{_ROLE}(?: or (?:the |an? )?(?:[\w-]+ ){{0,5}}?(?:{_ROLE}|role))?"
+_ONLY_ROLE = _re(
+    rf"\b(?:only (?P<only>{_ROLES}) (?:can|may|is able to|are able to)\b|must come from (?P<source>{_ROLES})\b)"
+)
+# A lead-in whose list is what to send: "Ask an admin to contact support from a company address with:".
+_ASKING_LEAD = _re(r"\b(?:contact(?:ing)? (?:us|support|[\w ]{0,30}team)|write to (?:us|support)|reply to)\b.*\bwith:$")
+ROLE_ITEM = "whether the customer is "
+
 _LIST_ITEM = re.compile(r"^\s*(?:[-*+]|\d+[.)])\s+")
 _SENTENCE = re.compile(r"(?<=[.!?])\s+|\n+")
 _PARENS = re.compile(r"\s*\([^)]*\)")
@@ -78,6 +92,8 @@ SECRET = _re(
     r"license|licence|deploy) keys?|full card number|card number)\b"
 )
 MAX_WORDS = 7
+MAX_LISTED_WORDS = 12  # a list item names one item, however it qualifies it
+_RELATIVE = _re(r"\s+(?:when|whenever|if|which|that|who|where|while|unless|so|because|before|after)\b")
 
 
 def asked_items(text: str, *, requirements: bool = False) -> list[tuple[str, str]]:
@@ -89,13 +105,18 @@ def asked_items(text: str, *, requirements: bool = False) -> list[tuple[str, str
 def _asked_items(text: str, requirements: bool) -> tuple[tuple[str, str], ...]:
     # KB chunk text only, parsed once: the same chunks come back in answer after answer.
     found: list[tuple[str, str]] = []
+    lead = ""  # a lead-in that asks for the list after it ("… contact support with:")
     for raw in _SENTENCE.split(plain(text)):
         sentence = " ".join(raw.split())
+        listed = bool(_LIST_ITEM.match(raw))
+        if not listed and sentence:
+            lead = sentence if sentence.endswith(":") and (asks(sentence) or _ASKING_LEAD.search(sentence)) else ""
         if not sentence or UI.search(sentence):
             continue
-        for item in _items_of(sentence, requirements=requirements, listed=bool(_LIST_ITEM.match(raw))):
+        items = _items_of(sentence, requirements=requirements or bool(listed and lead), listed=listed)
+        for item in items:
             if item.lower() not in {i.lower() for i, _ in found}:
-                found.append((item, sentence.strip(" -*")))
+                found.append((item, f"{lead} {sentence.strip(' -*')}" if listed and lead else sentence.strip(" -*")))
     return tuple(found)
 
 
@@ -113,11 +134,14 @@ def _items_of(sentence: str, *, requirements: bool, listed: bool) -> list[str]:
             if cue is _WEAK and not _SUPPORT.search(text):
                 continue
             objects.append(text[match.end() :])
+    only = _ONLY_ROLE.search(text)
+    if only:
+        return [ROLE_ITEM + _role_phrase((only.group("only") or only.group("source")).strip())]
     if requirements:
         role = _BE_ROLE.search(text)
         if role:
             cut = _CLAUSE.search(role.group("role"))
-            return [f"whether the customer is {role.group('role')[: cut.start() if cut else None].strip()}"]
+            return [f"{ROLE_ITEM}{role.group('role')[: cut.start() if cut else None].strip()}"]
         required = _REQUIRED.search(text)
         if required:
             objects.append(required.group("obj"))
@@ -125,17 +149,34 @@ def _items_of(sentence: str, *, requirements: bool, listed: bool) -> list[str]:
             objects.append(text)  # a bare list item: "Your order number"
     items: list[str] = []
     for obj in objects:
-        for phrase in _phrases(obj):
+        for phrase in _phrases(obj, whole=listed):
             if phrase not in items:
                 items.append(phrase)
     return items
 
 
-def _phrases(obj: str) -> list[str]:
+def _role_phrase(role: str) -> str:
+    """ "workspace owner" -> "the workspace owner"; "organization owners" -> "one of the organization owners"."""
+    if re.match(r"(?i)(?:the|an?) ", role):
+        return role
+    first = role.split(" or ")[0]
+    return f"one of the {role}" if first.endswith("s") else f"the {role}"
+
+
+def _phrases(obj: str, *, whole: bool = False) -> list[str]:
+    """The data items an object names. A list item (`whole`) is one item in its own words, its
+    place or source kept ("signed authorisation on company letterhead from a director")."""
     stop = _PURPOSE.search(obj)
     out: list[str] = []
     for part in _SPLIT.split(obj[: stop.start()] if stop else obj):
         part = _clean(part)
+        if whole:
+            relative = _RELATIVE.search(part)
+            full = _clean(part[: relative.start()] if relative else part)
+            cut = _CLAUSE.search(full)
+            if cut and _is_data(full[: cut.start()]) and len(full.split()) <= MAX_LISTED_WORDS:
+                out.append(full)
+                continue
         if not _WH.match(part) and not _contact_clause(part):
             cut = _CLAUSE.search(part)
             part = part[: cut.start()] if cut else part

@@ -7,7 +7,10 @@
 
 An item is sorted into kinds by its words (e-mail, username, error, version, URL, an identifier
 such as "ride ID" or "invoice number", …). "X or Y" is given when either part is; "X and Y" only
-when both are. The customer must never be asked for what they already wrote.
+when both are. The customer must never be asked for what they already wrote, and only what they
+wrote counts: a quoted error line is not the whole log (a pasted code block is), a device ("Pixel
+8") is not its system's version ("Android 14"), a month ("since August") is not a date, and "I'm an
+admin" answers whether the customer holds a role.
 """
 
 from __future__ import annotations
@@ -42,16 +45,28 @@ ERROR_CODES = (
 QUOTED = _re(r"[\"“”‘`]([^\"“”’`\n]{6,})[\"“”’`]|(?<![A-Za-z])'([^'\n]{6,})'(?![A-Za-z])|```")
 SAYS = _re(r"\b(?:error|says|said|message|shows|showing|reads)\s*:\s*\S")
 MONEY = _re(r"[$€£]\s?\d[\d,.]*|\b\d[\d,.]*\s?(?:usd|eur|gbp|dollars|euros?)\b|\b(?:usd|eur|gbp)\s?\d[\d,.]*")
+_MONTH = (
+    r"(?:jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|jun(?:e)?|jul(?:y)?|aug(?:ust)?|sep(?:t(?:ember)?)?|"
+    r"oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)"
+)
+# A day: "March 3", "3 September", "2026-03-14", "yesterday". A month alone ("since August") is not one.
 DATE = _re(
-    r"\b(?:jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|jun(?:e)?|jul(?:y)?|aug(?:ust)?|sep(?:t(?:ember)?)?|"
-    r"oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)\b\.?\s*\d{0,2}|\b\d{1,4}[/.-]\d{1,2}[/.-]\d{1,4}\b|"
+    rf"\b{_MONTH}\b\.?\s*\d{{1,2}}(?!\d)|\b\d{{1,2}}(?:st|nd|rd|th)?\s+(?:of\s+)?{_MONTH}\b|"
+    r"\b\d{1,4}[/.-]\d{1,2}[/.-]\d{1,4}\b|"
     r"\b(?:yesterday|today|this morning|last night|on (?:mon|tues|wednes|thurs|fri|satur|sun)day)\b"
 )
+# Any mention of a month (kept out of what is read as a version or a name).
+MONTH = _re(rf"\b{_MONTH}\b\.?(?:\s*\d{{1,4}})?")
 VERSION = _re(r"\bv?\d+\.\d+(?:\.\d+)*\b(?!\s?%)|\bversion\s+v?\d+\b")
 CARD = _re(r"\b(?:ending|ends)\s+(?:in|with)\s*\d{4}\b|\blast (?:4|four)(?: digits)?\s*(?:are|is|:)?\s*\d{4}\b")
 DEVICE = _re(
     r"\b(?:iphone|ipad|pixel|galaxy|samsung|android|ios|macos|mac|macbook|windows|linux|ubuntu|debian|alpine|"
     r"chromebook)\b"
+)
+OS_VERSION = _re(
+    r"\b(?:android|ios|ipados|macos|mac ?os(?: x)?|windows|ubuntu|debian|fedora|centos|rhel|alpine|chromeos)\s*"
+    r"(?:v(?:ersion)?\s*)?\d+(?:\.\d+)*\b|\bwindows (?:xp|vista)\b|"
+    r"\bmacos (?:sonoma|sequoia|ventura|monterey|big sur|catalina|tahoe)\b"
 )
 BROWSER = _re(r"\b(?:chrome|firefox|safari|edge|brave|opera|chromium)\b")
 # A username given explicitly: "username is jdoe", "my account `jdoe`", "account (noor-alsayed)", "@jdoe".
@@ -77,6 +92,14 @@ YEAR = re.compile(r"(?:19|20)\d\d")
 _ID_NEAR = 24  # characters between a noun ("order", "ride") and its number
 _ID_WORDS = r"(?:numbers?|no\.?|nr\.?|num|ids?|#|codes?|references?|ref|keys?)"
 
+# A command's output pasted as it is: three lines or more in a row that are indented or look like a log.
+OUTPUT = re.compile(r"(?m)(?:^(?: {4}|\t|\$ |> |npm ERR!|error:|fatal:|warning:).*\n){3,}", re.IGNORECASE)
+# The customer says which role they hold ("I'm an admin in the workspace", "as the owner").
+ROLE = _re(
+    r"\b(?:i am|i'm|im|as|we are|we're)\s+(?:an?|the|one of the)\s+(?:[\w-]+\s+){0,2}?"
+    r"(?:owner|admin|administrator|manager|maintainer|moderator|account holder)s?\b"
+)
+_OS_PHRASE = _re(r"\b(?:operating system|os|android|ios|windows|macos) versions?\b")
 _KIND_WORDS: tuple[tuple[Kind, re.Pattern[str]], ...] = (
     ("email", _re(r"\be-?mails?\b(?! (?:provider|client|app|notification))")),
     ("username", _re(r"\buser\s?names?\b|\bhandle\b|\blogin name\b|\baccount name\b")),
@@ -92,9 +115,16 @@ _KIND_WORDS: tuple[tuple[Kind, re.Pattern[str]], ...] = (
     ("amount", _re(r"\bamounts?\b")),
     ("date", _re(r"\bdates?\b")),
     ("card", _re(r"\blast (?:4|four) digits\b")),
-    ("device", _re(r"\bdevices?\b|\boperating system\b|\b(?:os|phone) (?:model|version)\b|\bandroid\b|\bios\b")),
+    ("device", _re(r"\bdevices?\b|\b(?:phone|device) model\b")),
+    # The system's version is not the device: "Pixel 8" gives the device, "Android 14" the system.
+    ("os", _re(r"\boperating systems?\b|\bos(?: version)?\b|\b(?:android|ios|windows|macos) version\b")),
     ("browser", _re(r"\bbrowsers?\b")),
     ("organization", _re(r"\b(?:organi[sz]ation|workspace|org|team|company) names?\b")),
+    (
+        "log",
+        _re(r"\b(?:full|complete|whole) (?:error )?(?:output|logs?)\b|\b(?:error|debug|crash) logs?\b|\blog files?"),
+    ),
+    ("role", _re(r"^whether the customer is\b")),
 )
 # "order number", "ride ID", "invoice or receipt number": the nouns an identifier belongs to.
 _IDENTIFIER_ITEM = _re(rf"\b((?:[a-z][a-z-]+ (?:or|and|/) )?[a-z][a-z-]+)\s+{_ID_WORDS}(?=\W|$)")
@@ -154,7 +184,7 @@ NAMED = r"(?:@[\w-]+/[\w.-]+|[\"'`][^\"'`\n]{2,60}[\"'`]|[\w.@-]*[-_/.\d][\w.@/-
 
 def read_ticket(text: str) -> Given:
     given = Given(text=text)
-    plain = MONEY.sub(" ", DATE.sub(" ", EMAIL.sub(" ", text)))  # what is left for versions, names, URLs
+    plain = MONEY.sub(" ", MONTH.sub(" ", DATE.sub(" ", EMAIL.sub(" ", text))))  # left for versions, names, URLs
     checks: dict[Kind, bool] = {
         "email": bool(EMAIL.search(text)),
         "error": error_given(text),
@@ -164,9 +194,12 @@ def read_ticket(text: str) -> Given:
         "date": bool(DATE.search(text)),
         "card": bool(CARD.search(text)),
         "device": bool(DEVICE.search(text)),
+        "os": bool(OS_VERSION.search(text)),
         "browser": bool(BROWSER.search(text)),
         "username": bool(USERNAME.search(plain)),
         "organization": bool(ORGANIZATION.search(plain)),
+        "log": "```" in text or bool(OUTPUT.search(text)),
+        "role": bool(ROLE.search(text)),
     }
     given.kinds = {kind for kind, found in checks.items() if found}
     return given
@@ -180,6 +213,12 @@ def error_given(text: str) -> bool:
 def item_kinds(item: str) -> set[Kind]:
     """The kinds of data one item asks for (an empty set: free text the ticket cannot give)."""
     kinds = {kind for kind, words in _KIND_WORDS if words.search(item)}
+    if "log" in kinds:
+        kinds.discard("error")  # a whole log is more than the error's first line a ticket quotes
+    if "os" in kinds and not re.search(r"\bversions?\b", _OS_PHRASE.sub(" ", item), re.IGNORECASE):
+        kinds.discard("version")  # "operating system version" is the system's, not the app's
+    if "role" in kinds:
+        return {"role"}  # "whether the customer is the owner or a billing admin": one question
     for match in _NAME_ITEM.finditer(item):
         kinds.add(f"name:{match.group(1).lower()}")
     for match in _IDENTIFIER_ITEM.finditer(item):

@@ -20,7 +20,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from rag.asks import SECRET, UI, asked_items, asks
+from rag.asks import ROLE_ITEM, SECRET, UI, asked_items, asks
 from rag.given import Given, gives, item_kinds, read_ticket
 from rag.intake import TopicMatch
 from rag.models import Hit, RequiredItem
@@ -31,7 +31,9 @@ MAX_ITEMS = 5
 EVIDENCE_ARTICLES = 1  # KB items come from the best articles' evidence only
 MAX_FROM = {"intake": 4, "kb": 3, "intent": 3}
 # Kinds one ticket needs at most once: "e-mail" and "account e-mail address" are the same ask.
-SINGLE = {"email", "username", "error", "url", "card", "browser", "organization", "amount", "device"}
+SINGLE = {"email", "username", "error", "url", "card", "browser", "organization", "amount", "device", "os", "log"} | {
+    "role"
+}
 
 
 def _re(pattern: str) -> re.Pattern[str]:
@@ -114,6 +116,8 @@ def _from_kb(evidence: Sequence[Hit], *, how_to: bool) -> list[_Candidate]:
         asked_in = {sentence for _, sentence in pairs}
         pairs += _vocabulary(chunk.text, skip=asked_in)
         for item, sentence in pairs:
+            if how_to and item.startswith(ROLE_ITEM):
+                continue  # how something works does not depend on who asks
             key = item.lower()
             if key not in found:
                 why = _why(chunk.title, chunk.heading_path, sentence)
@@ -159,6 +163,8 @@ def _words(item: str) -> set[str]:
 def _same(a: str, b: str) -> bool:
     """Near-identical asks: one kind collected once, the same identifier, or nearly the same words."""
     kinds_a, kinds_b = item_kinds(a), item_kinds(b)
+    if {"log", "error"} <= kinds_a | kinds_b and kinds_a & {"log", "error"} and kinds_b & {"log", "error"}:
+        return True  # the whole output holds the error message
     if kinds_a & kinds_b & SINGLE or {k for k in kinds_a & kinds_b if k.startswith("id:")}:
         return True
     wa, wb = _words(a), _words(b)

@@ -5,7 +5,10 @@
 
 Each rule is a pattern on the ticket and the items an agent asks for that kind of ticket: a
 charge → its date and amount; a lost login → the account's e-mail; an error report → the exact
-error; a deletion request → the account and a confirmation from its owner. Rules that only make
+error; a failing command → its whole output and that tool's version ("npm version and operating
+system"); an app crash → the app version, the device and its system version; an abuse report → the
+URL of what it reports ("URL of the repository being reported"); a deletion request → the account
+and a confirmation from its owner. Rules that only make
 sense for a problem ("can't sign in", "please rename our org") stay quiet on a how-to question.
 """
 
@@ -31,6 +34,7 @@ class IntentRule:
 
 ACCOUNT = "account e-mail address or username"
 ERROR = "exact error message or code"
+LOG = "full error output or log"
 
 FAILURE = _re(
     r"\b(?:errors?|fails?|failed|failing|failure|crash(?:es|ed|ing)?|broken|bug(?:gy)?|"
@@ -62,25 +66,39 @@ PROBLEM = _re(
     r"won'?t|doesn'?t|didn'?t|isn'?t|aren'?t|not|still|keeps?|since)\b"
 )
 
+# A command-line tool the ticket runs ("npm install -g", "git push").
+TOOL = _re(
+    r"\b(?P<tool>npm|git|yarn|pnpm|pip|node|docker|gradle|mvn|brew|apt|kubectl|terraform|composer|cargo|gem)"
+    r"\s+(?:install|i|ci|publish|unpublish|login|logout|adduser|push|pull|clone|fetch|commit|merge|rebase|run|exec|"
+    r"build|start|test|update|upgrade|add|remove|rm|uninstall|audit|init|link|pack|config|compose|deploy|apply|plan|"
+    r"token|owner|access|whoami|outdated|ls|list|cache|doctor|version|get|set)\b"
+)
+
 NOUNS = {"repo": "repository"}
 NUMBERED = {"bike", "scooter", "car", "vehicle", "locker", "charger"}  # known by a number, the rest by a name
 
 RULES: tuple[IntentRule, ...] = (
+    IntentRule(
+        # A command-line tool that fails: its whole output (a quoted one-line code is not the log) and
+        # the version of that tool, named when the ticket runs it ("npm install -g" -> "npm version").
+        "tool error",
+        _re(
+            rf"{TOOL.pattern}|"
+            r"\b(?:command|terminal|cli|console|shell|install(?:ing|ed|s)?|compil\w*|build|sdk|publish\w*|ci|pipeline)\b"
+        ),
+        (
+            (LOG, "a command's whole output shows where it failed, beyond the error's first line"),
+            ("{tool} version and operating system", "the fix depends on the tool's version and platform"),
+        ),
+        unless=PAYMENT_FAILURE,
+        needs=FAILURE,
+    ),
     IntentRule(
         "error",
         FAILURE,
         ((ERROR, "the ticket reports a failure without quoting the error"),),
         unless=PAYMENT_FAILURE,
         needs=SOFTWARE,
-    ),
-    IntentRule(
-        "tool error",
-        _re(
-            r"\b(?:command|terminal|cli|console|shell|install(?:ing|ed|s)?|compil\w*|build|sdk|publish\w*|ci|"
-            r"pipeline)\b|\b(?:npm|git|yarn|pnpm|pip|node|docker|gradle|mvn|brew|apt)\s+[a-z-]{3,}\b"
-        ),
-        (("version of the tool and operating system", "the fix depends on the tool's version and platform"),),
-        needs=FAILURE,
     ),
     IntentRule(
         "app problem",
@@ -90,7 +108,8 @@ RULES: tuple[IntentRule, ...] = (
             r"\b(?:crash\w*|freez\w*)\b[^.!?]{0,80}\b(?:app|mobile|android|iphone|extension|desktop)\b"
         ),
         (
-            ("app version and device or operating system", "fixes and known issues depend on version and platform"),
+            ("app version", "fixes and known issues depend on the version"),
+            ("device model and operating system version", "known issues depend on the device and its system"),
             ("steps that lead to the problem", "to reproduce the problem"),
         ),
     ),
@@ -136,7 +155,7 @@ RULES: tuple[IntentRule, ...] = (
             r"\b(?:copied|copyright|infring\w*|dmca|impersonat\w*|phishing|malware|malicious|scam\w*|spam\w*|"
             r"typo-?squat\w*|stolen (?:code|content))\b"
         ),
-        (("link to what is being reported", "the team acts on a specific page, account or item"),),
+        (("URL of the {reported} being reported", "the team acts on a specific page, account or item"),),
     ),
     IntentRule(
         "access",
@@ -203,6 +222,26 @@ RULES: tuple[IntentRule, ...] = (
 )
 
 
+# What an abuse report is about, as the ticket names it ("a public repository", "this package").
+REPORTED = _re(
+    r"\b(?P<thing>repositor(?:y|ies)|repo|package|account|profile|page|site|website|app|listing|post|comment|video|"
+    r"review|product|project|domain|email)s?\b"
+)
+
+
+def _reported(ticket: str) -> str:
+    match = REPORTED.search(ticket)
+    if match is None:
+        return "page or account"
+    thing = match.group("thing").lower()
+    return {"repositories": "repository", "repo": "repository"}.get(thing, thing)
+
+
+def _fill(text: str, names: dict[str, str]) -> str:
+    out = text.format(**names)
+    return out.replace("tool version", "version of the tool") if out.startswith("tool version") else out
+
+
 def is_how_to(ticket: str) -> bool:
     """A question about how something works, with no problem reported and nothing asked of support."""
     return bool(HOW_TO.search(ticket)) and not PROBLEM.search(ticket) and not FAILURE.search(ticket)
@@ -221,9 +260,11 @@ def implied_items(ticket: str) -> list[tuple[str, str, str]]:
         if rule.needs is not None and not rule.needs.search(ticket):
             continue
         noun = NOUNS.get((match.groupdict().get("noun") or "").lower(), (match.groupdict().get("noun") or "").lower())
-        kind = "number" if noun in NUMBERED else "name"
-        out += [
-            (rule.intent, item.format(noun=noun, kind=kind), why.format(noun=noun, kind=kind))
-            for item, why in rule.items
-        ]
+        names = {
+            "noun": noun,
+            "kind": "number" if noun in NUMBERED else "name",
+            "tool": tool.group("tool").lower() if (tool := TOOL.search(ticket)) else "tool",
+            "reported": _reported(ticket),
+        }
+        out += [(rule.intent, _fill(item, names), _fill(why, names)) for item, why in rule.items]
     return out

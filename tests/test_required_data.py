@@ -136,13 +136,63 @@ def test_intent_rules_fit_the_ticket() -> None:
     assert "date and amount of the charge" in items("I was charged twice this month")
     assert "account e-mail address or username" in items("I can't log in since yesterday")
     assert "confirmation that the requester owns the account" in items("Please delete my account and all my data")
-    assert items("The app crashes when I open the map")[:2] == [
+    assert items("The app crashes when I open the map")[:3] == [
         "exact error message or code",
-        "app version and device or operating system",
+        "app version",
+        "device model and operating system version",
     ]
     # A bicycle crash is not a software error, and a how-to question needs no order number.
     assert "exact error message or code" not in items("I had a crash on the bike because the brakes failed")
     assert items("How much does it cost, and when do I get charged?") == []
+
+
+def test_a_failing_command_asks_for_its_whole_output_and_the_version_of_that_tool() -> None:
+    ticket = "Our build server keeps failing npm install with 'npm ERR! Error: ENOSPC, write'. Any ideas?"
+    asked = [item for _, item, _ in implied_items(ticket)]
+    assert asked[:2] == ["full error output or log", "npm version and operating system"]
+    given = read_ticket(ticket)
+    assert gives(given, "exact error message or code")  # the quoted line …
+    assert not gives(given, "full error output or log")  # … is not the whole log
+    pasted = "git push fails:\n```\n$ git push\nremote: denied\nfatal: Authentication failed\n```"
+    assert gives(read_ticket(pasted), "full error output or log")
+    # A payment failure or an account page is not a command.
+    assert "npm version and operating system" not in [i for _, i, _ in implied_items("My npm org card failed")]
+
+
+def test_a_device_is_not_its_system_version_and_a_month_is_not_a_date() -> None:
+    system = "device model and operating system version"
+    assert not gives(read_ticket("The app crashes on my Pixel 8"), system)
+    assert gives(read_ticket("The app crashes on my Pixel 8 with Android 14"), system)
+    assert not gives(read_ticket("A charge of USD 84.00 every month since August"), "date and amount of the charge")
+    assert gives(read_ticket("A charge of USD 84.00 on 3 August"), "date and amount of the charge")
+
+
+def test_a_list_under_an_asking_lead_in_and_what_only_a_role_may_do_are_items() -> None:
+    text = (
+        "Only the workspace **owner** or a billing admin can change payment details.\n\n"
+        "Ask an admin to contact support from an address on the company's domain with:\n\n"
+        "- The workspace name.\n"
+        "- The e-mail address of the admin who should become owner.\n"
+        "- A signed authorisation on company letterhead from a director.\n"
+    )
+    assert [item for item, _ in asked_items(text)] == [
+        "whether the customer is the workspace owner or a billing admin",
+        "workspace name",
+        "e-mail address of the admin",
+        "signed authorisation on company letterhead from a director",
+    ]
+    _, why = asked_items(text)[1]
+    assert why.startswith("Ask an admin to contact support") and why.endswith("The workspace name.")
+    # A list under any other lead-in is not an ask, and a customer who says their role is not asked it.
+    assert asked_items("You can filter by:\n\n- The workspace name.\n") == []
+    role = "whether the customer is the workspace owner or an admin"
+    assert gives(read_ticket("I'm an admin in the workspace"), role)
+    assert not gives(read_ticket("Nobody can get into billing"), "whether the customer is the workspace owner")
+
+
+def test_an_abuse_report_asks_for_the_url_of_what_it_reports() -> None:
+    ticket = "Someone copied our SDK into a public repository and removed our copyright headers."
+    assert "URL of the repository being reported" in [item for _, item, _ in implied_items(ticket)]
 
 
 # --- the engine on the sample KB -----------------------------------------------------------------
@@ -160,6 +210,12 @@ async def test_what_the_ticket_gives_is_never_asked_again(engine: Engine) -> Non
     assert any("e-mail" in r.item for r in locked.required_data)
     given = await engine.required("I can't log in to my account ana@example.com, the 2FA codes are rejected")
     assert not any("e-mail" in r.item for r in given.required_data), given.required_data
+
+    # The sample KB asks who may do it: a customer who says their role is not asked again.
+    owner = await engine.required("Our payment failed and the card was replaced, who can update it?")
+    assert any(r.item.startswith("whether the customer is") for r in owner.required_data), owner.required_data
+    said = await engine.required("Our payment failed and the card was replaced. I'm the workspace owner.")
+    assert not any(r.item.startswith("whether the customer is") for r in said.required_data), said.required_data
 
     reissue = await engine.required("Please reissue our invoice with the new company address")
     assert any("invoice" in r.item for r in reissue.required_data)

@@ -4,8 +4,10 @@
     pieces[0].kind, pieces[0].text, pieces[0].lead
 
 Soft line breaks are joined, an admonition's "Note:" or "Warning:" stays with its sentence, a
-sentence that leans on the one before it ("This means …") points at it, list items and steps point
-at their lead-in, and a lead-in only goes with what it introduces. References ("For more
+paragraph's bold label ("**Worklogs are missing.** The member …") stays with the sentence after it,
+a sentence that leans on the one before it ("This means …") points at it, list items and steps point
+at their lead-in (a step keeps the short command indented under it, and the list goes on after
+it), and a lead-in only goes with what it introduces. References ("For more
 information, see …") and guidance meant for the support team are left out.
 """
 
@@ -32,7 +34,8 @@ _ANAPHORA = re.compile(
     r"in addition|additionally|furthermore|moreover|likewise|similarly)\b",
     re.IGNORECASE,
 )
-_CONTINUATION = re.compile(r"^(and|or|but|so|which|because|then|while|whereas|with|as)\b", re.IGNORECASE)
+# A sentence cut from the one before it ("And then …"); "As an owner, you can …" and "With SSH keys, …" are whole.
+_CONTINUATION = re.compile(r"^(and|or|but|so|which|then|whereas)\b", re.IGNORECASE)
 _REFERENCE = re.compile(
     r"^(for (?:more|further|additional) (?:information|details)|to learn more|for details|see |learn more|"
     r"for an? (?:overview|example|list)|for information|please see|you can find more|read more)",
@@ -45,6 +48,8 @@ _STAFF = re.compile(
     r"^(?:when|if) (?:you )?contact(?:ing)? (?:our |the )?support\b",
     re.IGNORECASE,
 )
+# A paragraph that opens with a bold label of its own ("**Worklogs are missing.** They should …").
+_LABEL = re.compile(r"^\s*(?:\*\*|__)([^*_]{2,80}?[.!?][\"”']?)(?:\*\*|__)\s+\S")
 _NOTE_WORDS = re.compile(r"^(please note|note|important|warning|caution|tip)\b", re.IGNORECASE)
 
 
@@ -100,7 +105,7 @@ class _Parser:
         paragraph: list[str] = []
         note = ""  # the admonition ("Note", "Warning") the current paragraph belongs to, if quoted
         label = ""  # the admonition the next quoted paragraph belongs to
-        items: list[tuple[Kind, list[str], bool, int]] = []  # the current list: (kind, lines, quoted, indent)
+        items: list[_Item] = []  # the current list
         i = 0
         while i < len(self.lines):
             line, quoted = self.lines[i]
@@ -108,6 +113,11 @@ class _Parser:
             if _FENCE.match(line):
                 end = next((j for j in range(i, len(self.lines)) if _FENCE.match(self.lines[j][0])), len(self.lines))
                 code = [c for c, _ in self.lines[i:end] if c.strip() and not c.lstrip().startswith("#")]
+                if items and _indent(line) >= 2 and not paragraph:
+                    # Inside a list item ("1. Configure npm:" and its indented command): the item's own.
+                    items[-1].command(code)
+                    i = end + 1
+                    continue
                 self._paragraph(paragraph, note)
                 self._list(items)
                 paragraph, items = [], []
@@ -133,29 +143,29 @@ class _Parser:
                 self._list(items)
                 paragraph, items = [], []
                 rows = _table_rows([stripped, *(row.strip() for row, _ in self.lines[i:end])])
-                self._list([("item", [row], quoted, 0) for row in rows])
+                self._list([_Item("item", [row], quoted, 0) for row in rows])
                 i = end
             elif stripped.startswith("#"):
                 self._paragraph(paragraph, note)
                 self._list(items)
                 paragraph, items = [], []
                 self._orphan_lead()
-            elif (numbered or bullet) and not (items and _indent(line) >= 2 and _indent(line) > items[-1][3]):
+            elif (numbered or bullet) and not (items and _indent(line) >= 2 and _indent(line) > items[-1].indent):
                 self._paragraph(paragraph, note)
                 paragraph = []
                 kind: Kind = "step" if numbered else "item"
-                if items and items[-1][0] != kind:
+                if items and items[-1].kind != kind:
                     self._list(items)
                     items = []
                 text = numbered.group(3) if numbered else bullet.group(2)  # type: ignore[union-attr]
-                items.append((kind, [text], quoted, _indent(line)))
+                items.append(_Item(kind, [text], quoted, _indent(line)))
             elif items and (line[:1] in (" ", "\t") or stripped in ("**or**", "or")):
                 # Inside a list: a sub-item (left out) or the item's own next line.
                 inner = line.lstrip()
                 if _NUMBERED.match(inner) or _BULLET.match(inner):
-                    items[-1][1].append("\x00")
-                elif stripped not in ("**or**", "or"):
-                    items[-1][1].append(stripped)
+                    items[-1].lines.append("\x00")
+                elif stripped not in ("**or**", "or") and items[-1].code is None:
+                    items[-1].lines.append(stripped)  # (what follows the item's command is left out)
             else:
                 self._list(items)
                 items = []
@@ -174,8 +184,14 @@ class _Parser:
         self.block += 1
         if note and not _NOTE_WORDS.match(text):
             text = f"{note}: {text}"
+        split = sentences(text)
+        label = _LABEL.match(lines[0]) if lines else None
+        if label and len(split) > 1 and split[0].endswith(plain(label.group(1)).strip()):
+            # "**Worklogs are missing.** The member may not …": the bold label names the case its
+            # sentence answers, and reads as a fragment on its own.
+            split[:2] = [f"{split[0]} {split[1]}"]
         previous: int | None = None
-        for n, sentence in enumerate(sentences(text)):
+        for n, sentence in enumerate(split):
             leads = sentence.endswith(":")
             anaphoric = n > 0 and bool(_ANAPHORA.match(sentence))
             if not _valid_sentence(sentence, leads=leads):
@@ -197,19 +213,22 @@ class _Parser:
             )
             previous = index
 
-    def _list(self, items: list[tuple[Kind, list[str], bool, int]]) -> None:
+    def _list(self, items: list[_Item]) -> None:
         if not items:
             return
         self.block += 1
         last = self.pieces[-1] if self.pieces else None
         lead = last.index if last is not None and last.kind == "sentence" and last.leads else None
-        for kind, lines, quoted, _ in items:
-            text = re.sub(r"\s+", " ", " ".join(plain(x).strip() for x in lines if x != "\x00")).strip()
-            if "\x00" in lines and text.endswith(":"):
+        for item in items:
+            text = re.sub(r"\s+", " ", " ".join(plain(x).strip() for x in item.lines if x != "\x00")).strip()
+            code = item.code or ""
+            if "\x00" in item.lines and text.endswith(":") and not code:
                 text = text[:-1].rstrip() + "."  # its sub-items are left out
-            if len(text) < 3 or text.endswith(":"):
-                continue
-            self.pieces.append(Piece(kind, text, self.block, len(self.pieces), lead=lead, note=quoted))
+            if len(text) < 3 or (text.endswith(":") and not code):
+                continue  # it introduced what is left out (a long listing)
+            self.pieces.append(
+                Piece(item.kind, text, self.block, len(self.pieces), lead=lead, note=item.quoted, code=code)
+            )
 
     def _orphan_lead(self) -> None:
         """A sentence that introduced what is left out (a table, a long code block) goes too."""
@@ -233,6 +252,25 @@ class _Parser:
             )
         else:
             self.pieces.pop()
+
+
+@dataclass
+class _Item:
+    """A list item or step being read: its lines, and the short command it introduces, if any."""
+
+    kind: Kind
+    lines: list[str]
+    quoted: bool
+    indent: int
+    code: str | None = None  # None: no code block yet; "": one that is too long to quote
+
+    def command(self, code: list[str]) -> None:
+        """A code block inside the item: quoted with it when the item introduces it and it is short."""
+        if self.code is not None:
+            return  # a second listing: the item is quoted with its first only
+        text = " ".join(self.lines).rstrip()
+        short = code and len(code) <= MAX_CODE_LINES and all(len(c) <= 100 for c in code)
+        self.code = "\n".join(c.strip() for c in code) if short and text.endswith(":") else ""
 
 
 def _table_rows(lines: list[str]) -> list[str]:
