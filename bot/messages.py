@@ -264,3 +264,20 @@ SLACK_NEEDS_SECRET = (
     "SLACK_BOT_TOKEN is set but neither SLACK_APP_TOKEN (Socket Mode) nor SLACK_SIGNING_SECRET (HTTP mode at "
     "/slack/events) is: set one of them"
 )
+
+# --- shared state of the replicas (bot/shared, KB_REDIS_URL) ------------------------------------
+SHARED_REDIS_LOG = "shared state: redis at %s"
+SHARED_BAD_URL = "KB_REDIS_URL {url} is not a Redis URL (redis://, rediss:// or unix://): {error}"
+SHARED_DOWN_LOG = (
+    "shared state: Redis at %s is unreachable (%s: %s); until it is back, Slack dedup and rate limits "
+    "fail open, circuit breakers are per replica, and requests with an Idempotency-Key get 503"
+)
+SHARED_BACK_LOG = "shared state: Redis at %s is reachable again after %.1f s"
+SHARED_DOWN_REASON = "shared state unavailable (redis): dedup and rate limits fail open"
+HTTP_IDEMPOTENCY_UNAVAILABLE = (
+    "The Idempotency-Key store (Redis) is unreachable, so this request cannot be made safe to repeat; "
+    "retry in a few seconds, or send it without Idempotency-Key."
+)
+HTTP_IDEMPOTENCY_IN_FLIGHT = (
+    "A request with this Idempotency-Key is still running after {seconds:.0f} s; retry later to get its response."
+)

@@ -23,6 +23,7 @@ from bot.http.app import build_http_app, check_exposure
 from bot.logs import setup_json_logging
 from bot.manage import DEFAULT_SAMPLE_KB, sample_kb
 from bot.render import ProgressBar
+from bot.shared import open_shared_state
 from rag.engine import Engine
 from rag.settings import Settings
 
@@ -38,15 +39,19 @@ async def serve(settings: Settings, *, ready: Callable[[str], None] | None = Non
     check_exposure(settings, warn=False)  # before any slow work: refuse an open API on a public address
     from rag.factory import build_engine
 
-    engine = build_engine(settings)
+    shared = open_shared_state(settings)  # one client for the breakers, the API and Slack (KB_REDIS_URL)
     try:
-        await seed_sample_kb(engine, settings)
-        app = build_http_app(engine, settings)
-        await _attach_slack(app, engine, settings)
-        await _run(app, engine, settings, ready)
+        engine = build_engine(settings, breakers=shared)
+        try:
+            await seed_sample_kb(engine, settings)
+            app = build_http_app(engine, settings, shared=shared)
+            await _attach_slack(app, engine, settings)
+            await _run(app, engine, settings, ready)
+        finally:
+            await engine.close()
+            log.info(messages.SERVE_STOPPED)
     finally:
-        await engine.close()
-        log.info(messages.SERVE_STOPPED)
+        await shared.close()
 
 
 async def seed_sample_kb(engine: Engine, settings: Settings) -> None:

@@ -23,6 +23,7 @@ from rag.retry import (
     Breaker,
     RetriesExhausted,
     RetryPolicy,
+    SharedBreakers,
     Transient,
     call_with_retries,
     retry_after_seconds,
@@ -34,8 +35,9 @@ BACKEND = "openai"
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
 
 
-def build_breaker(settings: Settings) -> Breaker:
-    return Breaker(cooldown_s=settings.kb_timeout_s)
+def build_breaker(settings: Settings, what: str, shared: SharedBreakers | None = None) -> Breaker:
+    """The breaker of one OpenAI endpoint (`what`: "embeddings", "chat"), shared by replicas under that name."""
+    return Breaker(cooldown_s=settings.kb_timeout_s, name=f"{BACKEND}:{what}", shared=shared)
 
 
 def build_client(settings: Settings) -> openai.AsyncOpenAI:

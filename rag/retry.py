@@ -16,6 +16,12 @@ Each backend also owns a `Breaker`: after 3 calls in a row that ran out of retri
 refused at once (`CircuitOpen`) for one `KB_TIMEOUT_S`, then one is let through to probe. While a
 backend is down, answers then come back degraded in milliseconds instead of each waiting out the
 budget.
+
+Replicas share their breakers through `SharedBreakers` (bot.shared; Redis with KB_REDIS_URL): a
+breaker publishes its opening and, before each call, adopts an opening another replica published,
+so every replica skips a dead backend once one has seen it fail. Both are awaited in
+`call_with_retries`, never in the synchronous methods; while the shared store is unreachable each
+breaker runs on its own counts.
 """
 
 from __future__ import annotations
@@ -27,7 +33,7 @@ import random
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Protocol, TypeVar
 
 if TYPE_CHECKING:
     from rag.settings import Settings
@@ -92,17 +98,36 @@ class CircuitOpen(RetriesExhausted):
         self.last = self
 
 
+class SharedBreakers(Protocol):
+    """Where replicas keep how long each breaker stays open. Neither method raises: an unreachable
+    store reads as "closed" and drops what is published."""
+
+    async def breaker_open_for(self, name: str) -> float: ...
+
+    async def open_breaker(self, name: str, seconds: float) -> None: ...
+
+
 class Breaker:
-    """Counts calls in a row that exhausted their retries; opens after `threshold` for `cooldown_s`."""
+    """Counts calls in a row that exhausted their retries; opens after `threshold` for `cooldown_s`.
+
+    With `shared`, its openings are published under `name` and those of other replicas adopted."""
 
     def __init__(
-        self, threshold: int = 3, cooldown_s: float = 20.0, clock: Callable[[], float] = time.monotonic
+        self,
+        threshold: int = 3,
+        cooldown_s: float = 20.0,
+        clock: Callable[[], float] = time.monotonic,
+        *,
+        name: str = "",
+        shared: SharedBreakers | None = None,
     ) -> None:
         self.threshold = threshold
         self.cooldown_s = cooldown_s
         self.failures = 0
         self._open_until = 0.0
         self._clock = clock
+        self.name = name
+        self.shared = shared
 
     @property
     def is_open(self) -> bool:
@@ -124,6 +149,21 @@ class Breaker:
             self._open_until = self._clock() + self.cooldown_s
             log.warning("%s: %d failures in a row, skipping it for %.1f s", what, self.failures, self.cooldown_s)
 
+    async def adopt(self, what: str) -> None:
+        """Open this breaker too when another replica opened the one of the same `name`."""
+        if self.shared is None or self.is_open:
+            return
+        remaining = await self.shared.breaker_open_for(self.name)
+        if remaining > 0:
+            self.failures = max(self.failures, self.threshold)
+            self._open_until = self._clock() + remaining
+            log.warning("%s: opened by another replica, skipping it for %.1f s", what, remaining)
+
+    async def publish(self) -> None:
+        """Tell the other replicas that this breaker is open (call after `failed`)."""
+        if self.shared is not None and self.is_open:
+            await self.shared.open_breaker(self.name, self._open_until - self._clock())
+
 
 _rng = random.Random()
 
@@ -137,11 +177,13 @@ async def call_with_retries(
     breaker: Breaker | None = None,
 ) -> T:
     if breaker is not None:
+        await breaker.adopt(what)
         breaker.check(what)
         try:
             result = await call_with_retries(attempt, policy=policy, classify=classify, what=what)
         except RetriesExhausted:
             breaker.failed(what)
+            await breaker.publish()
             raise
         breaker.succeeded()
         return result

@@ -28,12 +28,13 @@ from aiohttp import web
 
 from bot import messages
 from bot.http.handlers import add_routes
-from bot.http.limits import IdempotencyStore, RateLimiter
+from bot.http.limits import RateLimiter
 from bot.http.metrics import Metrics
 from bot.http.middleware import MIDDLEWARES
 from bot.http.openapi import build_openapi
 from bot.http.state import ENGINE, RECORDS, STATE, ApiState, key_id
 from bot.records import RecordStore, open_records
+from bot.shared import SharedState, open_shared_state
 from rag.engine import Engine
 from rag.errors import ConfigError
 from rag.settings import Settings
@@ -70,12 +71,16 @@ def build_http_app(
     *,
     rate_limiter: RateLimiter | None = None,
     records: RecordStore | None = None,
+    shared: SharedState | None = None,
 ) -> web.Application:
     """The API on `engine` (or on what `engine()` returns at startup, closed again at cleanup).
 
     `rate_limiter` replaces the bucket that KB_RATE_LIMIT_PER_MIN would give (tests use a fast one).
     `records` is where answers and feedback are kept (default: `open_records(settings)`, which
     the Slack door mounted on the same app shares).
+    `shared` is what replicas share: rate limits, Idempotency-Key records, Slack dedup (default:
+    `open_shared_state(settings)`, Redis with KB_REDIS_URL, closed at cleanup; pass the state the
+    engine's breakers use, `build_engine(settings, breakers=shared)`, to share one client).
     Raises ConfigError when no API key is configured and KB_HOST is not a loopback address.
     """
     check_exposure(settings)
@@ -88,7 +93,7 @@ def build_http_app(
         settings=settings,
         metrics=Metrics(),
         limiter=rate_limiter or RateLimiter.per_minute(settings.kb_rate_limit_per_min),
-        idempotency=IdempotencyStore(settings.kb_idempotency_ttl_s) if settings.kb_idempotency_ttl_s else None,
+        shared=shared if shared is not None else open_shared_state(settings),
         api_keys=keys,
         version=app_version,
     )
@@ -99,6 +104,8 @@ def build_http_app(
         records = open_records(settings)
         app.on_cleanup.append(_closer(records))
     app[RECORDS] = records
+    if shared is None:  # ours: closed after the cleanup contexts (Slack's answers in flight) ran
+        app.on_cleanup.append(_shared_closer(state.shared))
     if isinstance(engine, Engine):
         app[ENGINE] = engine  # the caller owns it and closes it
     else:
@@ -110,6 +117,13 @@ def build_http_app(
 def _closer(records: RecordStore) -> Callable[[web.Application], Awaitable[None]]:
     async def close(_: web.Application) -> None:
         records.close()
+
+    return close
+
+
+def _shared_closer(shared: SharedState) -> Callable[[web.Application], Awaitable[None]]:
+    async def close(_: web.Application) -> None:
+        await shared.close()
 
     return close
 

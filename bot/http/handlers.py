@@ -33,6 +33,7 @@ from bot.http.schemas import (
     HealthResponse,
     SearchRequest,
     SearchResponse,
+    SharedStateHealth,
     TicketRequest,
 )
 from bot.http.state import CLIENT, ENGINE, LOG_FIELDS, RECORDS, REQUEST_ID, STATE
@@ -187,7 +188,8 @@ async def health(request: web.Request) -> web.Response:
     engine = request.app[ENGINE]
     state = request.app[STATE]
     info = engine.health()
-    reasons = state.degraded()
+    reachable = await state.shared.reachable()
+    reasons = state.degraded() + ([] if reachable else [messages.SHARED_DOWN_REASON])
     status: Literal["ok", "degraded", "empty"] = "empty" if not info["chunks"] else ("degraded" if reasons else "ok")
     return json_bytes(
         HealthResponse(
@@ -198,6 +200,7 @@ async def health(request: web.Request) -> web.Response:
             degraded=bool(reasons),
             degraded_reasons=reasons,
             version=state.version,
+            shared_state=SharedStateHealth(backend=state.shared.name, reachable=reachable),
         )
     )
 

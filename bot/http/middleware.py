@@ -5,7 +5,12 @@
     auth         X-API-Key on /api/* (constant-time compare): 401 missing, 403 wrong
     limits       per-key token bucket (429 + Retry-After) and Content-Length over the limit (413)
     idempotency  Idempotency-Key on POST /api/*: same key + same request -> the stored response,
-                 another request under the same key -> 422
+                 another request under the same key -> 422, the first still running after the
+                 wait bound -> 409, the shared store (Redis) unreachable -> 503
+
+Buckets and Idempotency-Key records live in the shared state (`bot.shared`): this process, or
+Redis with KB_REDIS_URL so that replicas count and replay as one. An unreachable Redis lets
+requests through unlimited (logged once per outage) rather than failing them.
 
 Routes outside /api/ (health, metrics, openapi.json, and /slack/events which checks Slack's
 signature itself) pass auth and limits untouched; only `context` wraps everything.
@@ -29,6 +34,7 @@ from bot import messages
 from bot.http.errors import STATUS_CODES, ApiError, error_response
 from bot.http.state import CLIENT, LOG_FIELDS, REQUEST_ID, STATE
 from bot.logs import request_id_var
+from bot.shared import KeyInFlight, KeyReused, Replay, SharedStateUnavailable, in_flight_bound
 from rag.errors import BackendError
 
 log = logging.getLogger(__name__)
@@ -37,6 +43,7 @@ access_log = logging.getLogger("bot.http.access")
 API_PREFIX = "/api/"
 _SANE_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 _SANE_IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
+SHARED_RETRY_AFTER_S = "5"  # an unreachable Redis: about when to try again
 
 
 def _route(request: web.Request) -> str:
@@ -157,7 +164,7 @@ async def limits(request: web.Request, handler: Handler) -> web.StreamResponse:
         return await handler(request)
     state = request.app[STATE]
     if state.limiter is not None:
-        wait = state.limiter.take(request.get(CLIENT, "anonymous"))
+        wait = await state.shared.take(request.get(CLIENT, "anonymous"), state.limiter)
         if wait > 0:
             retry_after = max(1, math.ceil(wait))
             limit = (
@@ -182,35 +189,49 @@ async def limits(request: web.Request, handler: Handler) -> web.StreamResponse:
 @web.middleware
 async def idempotency(request: web.Request, handler: Handler) -> web.StreamResponse:
     header = request.headers.get("Idempotency-Key")
-    store = request.app[STATE].idempotency
-    if header is None or store is None or request.method != "POST" or not request.path.startswith(API_PREFIX):
+    state = request.app[STATE]
+    off = not state.settings.kb_idempotency_ttl_s
+    if header is None or off or request.method != "POST" or not request.path.startswith(API_PREFIX):
         return await handler(request)
     if not _SANE_IDEMPOTENCY_KEY.match(header):
         raise ApiError(400, "bad_idempotency_key", messages.HTTP_BAD_IDEMPOTENCY_KEY)
     body = await request.read()  # cached: the handler reads the same bytes again for free
     digest = hashlib.sha256(request.path.encode() + b"\n" + body).hexdigest()
     key = (str(request.get(CLIENT, "anonymous")), header)
-    entry = store.get(key)
-    if entry is not None:
-        if entry.body_hash != digest:
-            raise ApiError(422, "idempotency_key_reused", messages.HTTP_IDEMPOTENCY_REUSED)
-        await entry.done.wait()  # the first request with this key may still be running
-        if entry.status:
-            request[LOG_FIELDS] = {"idempotent_replay": True}
-            return web.Response(
-                status=entry.status,
-                body=entry.body,
-                content_type=entry.content_type,
-                headers={"Idempotent-Replayed": "true"},
-            )
-    entry = store.begin(key, digest)
+    try:
+        claim = await state.shared.begin(key, digest)  # waits (bounded) while the first one still runs
+    except KeyReused:
+        raise ApiError(422, "idempotency_key_reused", messages.HTTP_IDEMPOTENCY_REUSED) from None
+    except KeyInFlight:
+        seconds = in_flight_bound(state.settings)
+        raise ApiError(
+            409,
+            "idempotency_key_in_flight",
+            messages.HTTP_IDEMPOTENCY_IN_FLIGHT.format(seconds=seconds),
+            headers={"Retry-After": str(math.ceil(state.settings.kb_timeout_s))},
+        ) from None
+    except SharedStateUnavailable:
+        raise ApiError(
+            503,
+            "idempotency_unavailable",
+            messages.HTTP_IDEMPOTENCY_UNAVAILABLE,
+            headers={"Retry-After": SHARED_RETRY_AFTER_S},
+        ) from None
+    if isinstance(claim, Replay):
+        request[LOG_FIELDS] = {"idempotent_replay": True}
+        return web.Response(
+            status=claim.status,
+            body=claim.body,
+            content_type=claim.content_type,
+            headers={"Idempotent-Replayed": "true"},
+        )
     try:
         response = await handler(request)
     except BaseException:
-        store.finish(key, entry, 0, b"", "")
+        await state.shared.finish(claim, 0, b"", "")  # released: a retry with the key runs again
         raise
     body_out = response.body if isinstance(response, web.Response) and isinstance(response.body, bytes) else b""
-    store.finish(key, entry, response.status if body_out else 0, body_out, response.content_type)
+    await state.shared.finish(claim, response.status if body_out else 0, body_out, response.content_type)
     return response
 
 

@@ -76,10 +76,12 @@ _ERRORS = {
     "404": "No answer with this request_id was recorded (code unknown_request).",
     "413": "Body larger than KB_MAX_BODY_BYTES.",
     "415": "Body is not application/json.",
+    "409": "A request with this Idempotency-Key is still running (code idempotency_key_in_flight); see Retry-After.",
     "422": "Invalid fields (see error.details), or an Idempotency-Key reused with another body.",
     "429": "Rate limit of this API key reached; see Retry-After.",
     "500": "Unexpected error; the log has it under error.request_id.",
-    "503": "A backend (embedder, store, drafter) is unavailable.",
+    "503": "A backend (embedder, store, drafter) is unavailable, or (code idempotency_unavailable) the shared "
+    "Idempotency-Key store (Redis, KB_REDIS_URL) is; see Retry-After.",
 }
 _REQUEST_ID_HEADER = {
     "X-Request-ID": {"description": "The request id (echoed from the request or made).", "schema": {"type": "string"}}
@@ -193,8 +195,10 @@ def build_openapi(*, secured: bool, version: str) -> dict[str, Any]:
 
     def errors(*codes: str) -> dict[str, Any]:
         out = {code: _json(error, _ERRORS[code]) for code in codes}
-        if "429" in out:
-            out["429"]["headers"]["Retry-After"] = {"description": "Seconds to wait.", "schema": {"type": "integer"}}
+        retry_after = {"description": "Seconds to wait.", "schema": {"type": "integer"}}
+        for waits in ("409", "429", "503"):
+            if waits in out:
+                out[waits]["headers"]["Retry-After"] = retry_after
         return out
 
     api_errors = (
@@ -236,7 +240,7 @@ def build_openapi(*, secured: bool, version: str) -> dict[str, Any]:
                 },
                 "responses": {
                     status: _json(ok, "Created" if status == "201" else "OK", ok_example),
-                    **errors(*sorted(api_errors + extra_errors)),
+                    **errors(*sorted(api_errors + ("409",) + extra_errors)),  # 409: Idempotency-Key in flight
                 },
             }
         }

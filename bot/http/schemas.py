@@ -116,9 +116,18 @@ class ErrorResponse(BaseModel):
     error: ErrorBody
 
 
+class SharedStateHealth(BaseModel):
+    backend: Literal["memory", "redis"] = Field(
+        description="Where replicas share Slack dedup, rate limits, Idempotency-Key records and circuit breakers: "
+        "this process (memory) or Redis (KB_REDIS_URL)."
+    )
+    reachable: bool = Field(description="False while Redis does not answer (status is then degraded).")
+
+
 class HealthResponse(BaseModel):
     status: Literal["ok", "degraded", "empty"] = Field(
-        description="empty: no articles ingested; degraded: a backend failed within the last minute."
+        description="empty: no articles ingested; degraded: a backend failed within the last minute, or the "
+        "shared state (Redis) is unreachable."
     )
     backends: Backends
     articles: int
@@ -126,6 +135,7 @@ class HealthResponse(BaseModel):
     degraded: bool
     degraded_reasons: list[str] = Field(default_factory=list)
     version: str
+    shared_state: SharedStateHealth
 
 
 class FeedbackRequest(BaseModel):

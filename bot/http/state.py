@@ -2,7 +2,7 @@
 
 engine = request.app[ENGINE]                   # the one Engine (set at build or at startup)
 request_id = request[REQUEST_ID]               # set by the outermost middleware
-state = request.app[STATE]                     # settings, metrics, limits, OpenAPI bytes
+state = request.app[STATE]                     # settings, metrics, limits, shared state, OpenAPI bytes
 records = request.app[RECORDS]                 # answers, feedback, escalations (bot.records)
 """
 
@@ -14,9 +14,9 @@ from dataclasses import dataclass, field
 
 from aiohttp import web
 
-from bot.http.limits import IdempotencyStore, RateLimiter
 from bot.http.metrics import Metrics
 from bot.records import RecordStore
+from bot.shared import RateLimiter, SharedState
 from rag.engine import Engine
 from rag.models import Answer
 from rag.settings import Settings
@@ -29,8 +29,8 @@ DEGRADED_WINDOW_S = 60.0  # /health says degraded while a fallback answered with
 class ApiState:
     settings: Settings
     metrics: Metrics
-    limiter: RateLimiter | None
-    idempotency: IdempotencyStore | None
+    limiter: RateLimiter | None  # the bucket's size and refill; `shared` keeps the buckets
+    shared: SharedState  # rate-limit buckets, Idempotency-Key records (and Slack dedup, breakers)
     api_keys: dict[str, bytes]  # key id (short hash, safe to log) -> key
     openapi: bytes = b"{}"
     version: str = "0"

@@ -29,9 +29,10 @@ from slack_sdk.http_retry.builtin_async_handlers import (
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot import messages
-from bot.http.state import RECORDS
+from bot.http.state import RECORDS, STATE
 from bot.records import open_records
-from bot.slack.deps import SeenEvents, SlackDeps
+from bot.shared import SharedState
+from bot.slack.deps import SEEN_TTL_S, SlackDeps
 from bot.slack.listeners import register
 from rag.engine import Engine
 from rag.errors import ConfigError
@@ -68,17 +69,18 @@ def build_client(settings: Settings) -> AsyncWebClient:
 
 class DropRetries(AsyncMiddleware):
     """Slack redelivers an event (same `event_id`, `X-Slack-Retry-Num` header) when it did not see our
-    200 in time; answer the first delivery only. Runs before authorize, so a retry costs no API call."""
+    200 in time; answer the first delivery only, whichever replica it reaches (the shared state).
+    Runs before authorize, so a retry costs no API call."""
 
-    def __init__(self, seen: SeenEvents) -> None:
-        self.seen = seen
+    def __init__(self, shared: SharedState) -> None:
+        self.shared = shared
 
     async def async_process(
         self, *, req: AsyncBoltRequest, resp: BoltResponse, next: Callable[[], Awaitable[BoltResponse]]
     ) -> BoltResponse:
         body = req.body
         event_id = body.get("event_id") if body.get("type") == "event_callback" else None
-        if event_id and not self.seen.first_time(str(event_id)):
+        if event_id and not await self.shared.first_time(f"slack:event:{event_id}", SEEN_TTL_S):
             retry = (req.headers.get("x-slack-retry-num") or ["-"])[0]
             reason = (req.headers.get("x-slack-retry-reason") or ["-"])[0]
             log.info("slack: dropped a repeat of event %s (retry %s, reason %s)", event_id, retry, reason)
@@ -115,7 +117,7 @@ def build_slack_app(
         name="kb",
         client=client or build_client(settings),
         signing_secret=secret,
-        before_authorize=DropRetries(deps.seen),
+        before_authorize=DropRetries(deps.shared),
         process_before_response=True,
     )
     app.error(_on_error)
@@ -137,6 +139,8 @@ def attach(app: web.Application, engine: Engine, settings: Settings) -> AsyncApp
         raise ConfigError(messages.SLACK_NEEDS_SECRET)
     store = app.get(RECORDS) or open_records(settings)  # the HTTP API's store: one seam for every door
     deps = SlackDeps(engine=engine, settings=settings, store=store)
+    if (api := app.get(STATE)) is not None:  # the HTTP API's shared state (Redis with KB_REDIS_URL)
+        deps.shared = api.shared
     slack = build_slack_app(engine, settings, deps=deps)
     app[SLACK_APP] = slack
     if mode == "http":

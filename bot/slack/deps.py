@@ -1,12 +1,11 @@
-"""What every Slack listener shares: the engine, settings, the records store, the retry filter and
-the background work that runs after each ack."""
+"""What every Slack listener shares: the engine, settings, the records store, the shared state
+(dedup of Slack's retries, across replicas with KB_REDIS_URL) and the background work that runs
+after each ack."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import time
-from collections import OrderedDict
 from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from typing import Any
@@ -16,36 +15,16 @@ from slack_bolt.context.respond.async_respond import AsyncRespond
 from bot import messages
 from bot.gaps.report import GapCache
 from bot.records import RecordStore
+from bot.shared import MemoryState, SeenEvents, SharedState
 from rag.engine import Engine
 from rag.settings import Settings
 
 log = logging.getLogger(__name__)
 
 ENGINE_CONCURRENCY = 4  # answers computed at once; more wait their turn, so acks never queue behind them
+SEEN_TTL_S = 3600.0  # Slack retries an event for minutes, not hours
 
-
-class SeenEvents:
-    """Event ids seen recently. Slack retries an event (same `event_id`, `X-Slack-Retry-Num` set) when
-    it thinks a delivery failed; a second answer to the same message would be noise.
-
-    In memory and per process: behind a load balancer, Slack's retries of one event may reach
-    another replica (see README, "HTTP mode").
-    """
-
-    def __init__(self, ttl_s: float = 3600.0, max_size: int = 10_000) -> None:
-        self.ttl_s = ttl_s
-        self.max_size = max_size
-        self._seen: OrderedDict[str, float] = OrderedDict()
-
-    def first_time(self, event_id: str, now: float | None = None) -> bool:
-        """True the first time `event_id` is offered (within the TTL), False for a repeat."""
-        now = time.monotonic() if now is None else now
-        while self._seen and (len(self._seen) >= self.max_size or next(iter(self._seen.values())) < now - self.ttl_s):
-            self._seen.popitem(last=False)
-        if event_id in self._seen:
-            return False
-        self._seen[event_id] = now
-        return True
+__all__ = ["ENGINE_CONCURRENCY", "SEEN_TTL_S", "Background", "SeenEvents", "SlackDeps"]
 
 
 class Background:
@@ -95,6 +74,8 @@ class SlackDeps:
     engine: Engine
     settings: Settings
     store: RecordStore
-    seen: SeenEvents = field(default_factory=SeenEvents)
+    # Slack retries an event (same `event_id`) when it thinks a delivery failed, and one message can
+    # come as app_mention and as message: `first_time` answers each once, on whichever replica.
+    shared: SharedState = field(default_factory=MemoryState)
     background: Background = field(default_factory=Background)
     gaps: GapCache = field(default_factory=GapCache)  # App Home's "Top gaps this week"

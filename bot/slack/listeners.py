@@ -25,7 +25,7 @@ from bot import messages
 from bot.records import AnswerRecord
 from bot.slack import blocks as kb_blocks
 from bot.slack.answering import answer_in_thread, answer_privately, message_text, plain_text
-from bot.slack.deps import SlackDeps
+from bot.slack.deps import SEEN_TTL_S, SlackDeps
 from bot.slack.escalation import LINKABLE_DOORS, claim, escalate
 from bot.slack.home import home_view
 from bot.slack.threads import HUMAN_SUBTYPES, BotIds, Conversation, closing, read_dm, read_thread
@@ -56,6 +56,8 @@ async def _answer_event(
     deps: SlackDeps, client: AsyncWebClient, context: AsyncBoltContext, event: Body, *, thread_ts: str | None, door: str
 ) -> None:
     """Read the conversation `event` belongs to, then answer it in its thread with that history."""
+    if not await _first_time(deps, event):  # here, after the ack: the ack does not wait for Redis
+        return
     channel, ts = event["channel"], event["ts"]
     me = BotIds(context.bot_user_id, context.bot_id)
     parent = str(event["thread_ts"]) if event.get("thread_ts") and event["thread_ts"] != ts else None
@@ -87,9 +89,9 @@ async def _answer_event(
     )
 
 
-def _first_time(deps: SlackDeps, event: Body) -> bool:
-    """Claim one message for one answer, whichever of app_mention and message arrives first."""
-    return deps.seen.first_time(f"message:{event.get('channel')}:{event.get('ts')}")
+async def _first_time(deps: SlackDeps, event: Body) -> bool:
+    """Claim one message for one answer, whichever of app_mention and message arrives first (on any replica)."""
+    return await deps.shared.first_time(f"slack:message:{event.get('channel')}:{event.get('ts')}", SEEN_TTL_S)
 
 
 def register_events(app: AsyncApp, deps: SlackDeps) -> None:
@@ -100,8 +102,6 @@ def register_events(app: AsyncApp, deps: SlackDeps) -> None:
             return  # other bots (our own are dropped by Bolt's IgnoringSelfEvents)
         if closing(plain_text(event.get("text", ""), bot_user_id=context.bot_user_id)):
             return  # "@kb thanks", "@kb stop": nothing to answer
-        if not _first_time(deps, event):
-            return
         thread_ts = event.get("thread_ts") or event["ts"]
         deps.background.spawn(
             _answer_event(deps, client, context, event, thread_ts=thread_ts, door="mention"), what="app_mention"
@@ -129,8 +129,6 @@ def register_events(app: AsyncApp, deps: SlackDeps) -> None:
             return  # top-level channel messages: only a mention starts a conversation
         if closing(message_text(event, bot_user_id=context.bot_user_id)):
             return  # "thanks", "ok 👍", "stop": not a question
-        if not _first_time(deps, event):
-            return
         deps.background.spawn(
             _answer_event(deps, client, context, event, thread_ts=thread_ts, door=door), what=f"message.{kind}"
         )

@@ -29,6 +29,7 @@ from rag.models import Citation, Draft, Hit, RequiredItem, Ticket
 from rag.openai_client import BACKEND, build_breaker, build_client, guarded
 from rag.prompts import PROMPT_VERSION, RESPONSE_FORMAT, draft_messages
 from rag.redact import Redactor
+from rag.retry import SharedBreakers
 from rag.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -61,12 +62,12 @@ class OpenAIDrafter:
     name = "openai"
     prompt_version = PROMPT_VERSION
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, *, breakers: SharedBreakers | None = None) -> None:
         self.model = settings.kb_llm_model
         self._settings = settings
         self._redact = settings.kb_redact_pii
         self._client = build_client(settings)
-        self._breaker = build_breaker(settings)
+        self._breaker = build_breaker(settings, "chat", breakers)
 
     async def draft(
         self, ticket: Ticket, evidence: Sequence[Hit], required: Sequence[RequiredItem], escalate: bool

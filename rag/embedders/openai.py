@@ -25,6 +25,7 @@ from rag.errors import ConfigError, EmbedderError
 from rag.openai_client import build_breaker, build_client, guarded
 from rag.protocols import Vectors
 from rag.redact import redact
+from rag.retry import SharedBreakers
 from rag.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -56,7 +57,7 @@ def fit_input(text: str) -> str:
 class OpenAIEmbedder:
     name = "openai"
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, *, breakers: SharedBreakers | None = None) -> None:
         self.model = settings.kb_openai_embedding_model
         wanted = settings.kb_openai_embedding_dimensions
         native = KNOWN_DIMENSIONS.get(self.model)
@@ -74,7 +75,7 @@ class OpenAIEmbedder:
         self._settings = settings
         self._redact = settings.kb_redact_pii
         self._client = build_client(settings)
-        self._breaker = build_breaker(settings)
+        self._breaker = build_breaker(settings, "embeddings", breakers)
 
     async def embed(self, texts: Sequence[str]) -> Vectors:
         if not texts:

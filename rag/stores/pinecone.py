@@ -45,6 +45,7 @@ from rag.retry import (
     Breaker,
     RetriesExhausted,
     RetryPolicy,
+    SharedBreakers,
     Transient,
     call_with_retries,
     retry_after_seconds,
@@ -133,8 +134,11 @@ def _single_attempt(index: object) -> bool:
 class PineconeStore:
     name = "pinecone"
 
-    def __init__(self, settings: Settings, *, control_host: str | None = None) -> None:
-        """`control_host` points the control plane (describe by index name) elsewhere, e.g. at a test fake."""
+    def __init__(
+        self, settings: Settings, *, control_host: str | None = None, breakers: SharedBreakers | None = None
+    ) -> None:
+        """`control_host` points the control plane (describe by index name) elsewhere, e.g. at a test fake;
+        `breakers` shares the breaker with other replicas (bot.shared)."""
         settings.require("pinecone_api_key")
         if not (settings.pinecone_host or settings.pinecone_index):
             raise ConfigError("the Pinecone store needs PINECONE_HOST or PINECONE_INDEX")
@@ -143,7 +147,7 @@ class PineconeStore:
         self.dimension: int | None = None  # the index's, learned on open
         self._settings = settings
         self._policy = RetryPolicy.from_settings(settings)
-        self._breaker = Breaker(cooldown_s=settings.kb_timeout_s)
+        self._breaker = Breaker(cooldown_s=settings.kb_timeout_s, name=BACKEND, shared=breakers)
         self._client = AsyncPinecone(
             api_key=settings.pinecone_api_key.get_secret_value(),
             host=control_host,
