@@ -9,6 +9,7 @@ the Escalate button instead, so nothing leaves a private conversation unless the
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 import time
@@ -130,7 +131,7 @@ async def answer_in_thread(
     record = AnswerRecord(
         answer=answer, ticket=asked, user=user, door=door, channel=channel, thread_ts=thread_ts, message_ts=ts
     )
-    record_answer(deps, record)  # before the buttons show: a quick click must find it
+    await record_answer(deps, record)  # before the buttons show: a quick click must find it
     await client.chat_update(
         channel=channel,
         ts=ts,
@@ -150,11 +151,11 @@ async def answer_in_thread(
     return answer
 
 
-def record_answer(deps: SlackDeps, record: AnswerRecord) -> None:
+async def record_answer(deps: SlackDeps, record: AnswerRecord) -> None:
     """Keep the answer's record; a records store that fails (a database away) costs the record, not
     the answer: it is shown all the same, as the HTTP API does, and the loss is logged."""
     try:
-        deps.store.record_answer(record)
+        await asyncio.to_thread(deps.store.record_answer, record)  # off the loop: PostgreSQL is a round trip
     except Exception:
         log.exception("slack: could not record answer request_id=%s", record.request_id)
 
@@ -178,7 +179,8 @@ async def answer_privately(
             log.warning("slack command request_id=%s failed: %s", request_id, exc)
             return None
         raise
-    record_answer(deps, AnswerRecord(answer=answer, ticket=text, user=user, door="command", view=view, channel=channel))
+    record = AnswerRecord(answer=answer, ticket=text, user=user, door="command", view=view, channel=channel)
+    await record_answer(deps, record)
     shown = answer_blocks(answer, view=view, share=True, escalate_hint=True)
     await respond(text=answer_text(answer), blocks=to_dicts(shown), response_type="ephemeral", replace_original=True)
     log.info("slack answer door=command view=%s request_id=%s decision=%s", view, request_id, answer.decision)

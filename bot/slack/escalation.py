@@ -10,6 +10,7 @@ summary, what the KB had (badge, reasons, sources tried), the missing data, a li
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Sequence
 
@@ -36,7 +37,8 @@ async def escalate(
     if not target:
         log.warning("escalation of request_id=%s skipped: KB_ESCALATION_CHANNEL is not set", record.request_id)
         return await _note(client, note_channel, record.thread_ts, messages.THREAD_ESCALATION_OFF)
-    escalation_id = deps.store.add_escalation(
+    escalation_id = await asyncio.to_thread(
+        deps.store.add_escalation,
         request_id=record.request_id,
         trigger=trigger,
         requested_by=by_user,
@@ -68,9 +70,9 @@ async def escalate(
             text=messages.ESCALATION_TEXT.format(user=record.user, request_id=record.request_id),
         )
     except SlackApiError:
-        deps.store.drop_escalation(escalation_id)
+        await asyncio.to_thread(deps.store.drop_escalation, escalation_id)
         raise
-    deps.store.set_escalation_ts(escalation_id, str(post["ts"]))
+    await asyncio.to_thread(deps.store.set_escalation_ts, escalation_id, str(post["ts"]))
     log.info(
         "escalated request_id=%s trigger=%s to=%s escalation_id=%s", record.request_id, trigger, target, escalation_id
     )
@@ -89,8 +91,8 @@ async def claim(
     blocks: Sequence[dict[str, object]],
 ) -> str | None:
     """Record who took an escalation, show it on the packet and in the thread; else say who has it."""
-    ok, holder = deps.store.claim(escalation_id, user)
-    escalation = deps.store.escalation(escalation_id)
+    ok, holder = await asyncio.to_thread(deps.store.claim, escalation_id, user)
+    escalation = await asyncio.to_thread(deps.store.escalation, escalation_id)
     if not ok or escalation is None:
         return messages.ESCALATION_ALREADY_CLAIMED.format(user=holder) if holder else messages.ESCALATION_ALREADY
     await client.chat_update(

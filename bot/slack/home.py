@@ -8,6 +8,7 @@ minutes per process, shared by everyone who opens App Home meanwhile.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 from slack_sdk.models.blocks import ContextBlock, MarkdownTextObject, SectionBlock
@@ -24,7 +25,7 @@ TOP_GAPS = 3
 
 
 async def home_view(deps: SlackDeps) -> View:
-    view = kb_blocks.home_view(deps.store.stats(days=7))
+    view = kb_blocks.home_view(await asyncio.to_thread(deps.store.stats, 7))
     footer = None
     try:
         async with deps.background.engine_slots:

@@ -10,6 +10,7 @@ thread and updates it in place, or replaces the ephemeral "working" note through
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from typing import Any
@@ -210,18 +211,20 @@ def register_actions(app: AsyncApp, deps: SlackDeps) -> None:
 
     async def helpful(body: Body, respond: AsyncRespond) -> None:
         request_id = _value(body)
-        store.add_feedback(request_id, user=body["user"]["id"], verdict="helpful")
+        await asyncio.to_thread(store.add_feedback, request_id, user=body["user"]["id"], verdict="helpful")
         await _tell(respond, messages.SLACK_FEEDBACK_THANKS.format(request_id=request_id))
 
     async def not_helpful(body: Body, client: AsyncWebClient) -> None:
         request_id = _value(body)
-        feedback_id = store.add_feedback(request_id, user=body["user"]["id"], verdict="not_helpful")
+        feedback_id = await asyncio.to_thread(
+            store.add_feedback, request_id, user=body["user"]["id"], verdict="not_helpful"
+        )
         meta = json.dumps({"request_id": request_id, "feedback_id": feedback_id})
         await client.views_open(trigger_id=body["trigger_id"], view=kb_blocks.feedback_modal(request_id, meta))
 
     async def escalate_clicked(body: Body, client: AsyncWebClient, respond: AsyncRespond) -> None:
         request_id = _value(body)
-        record = store.answer(request_id)
+        record = await asyncio.to_thread(store.answer, request_id)
         if record is None:
             await _tell(respond, messages.SLACK_UNKNOWN_REQUEST.format(request_id=request_id))
             return
@@ -231,7 +234,7 @@ def register_actions(app: AsyncApp, deps: SlackDeps) -> None:
 
     async def share(body: Body, respond: AsyncRespond) -> None:
         request_id = _value(body)
-        record = store.answer(request_id)
+        record = await asyncio.to_thread(store.answer, request_id)
         if record is None:
             await _tell(respond, messages.SLACK_UNKNOWN_REQUEST.format(request_id=request_id))
             return
@@ -278,7 +281,7 @@ def register_actions(app: AsyncApp, deps: SlackDeps) -> None:
         message = body.get("message") or {}
         if container.get("is_ephemeral") or not message.get("blocks"):
             request_id = kb_blocks.collect_request_id(str(action.get("block_id", ""))) or ""
-            record = store.answer(request_id) if request_id else None
+            record = await asyncio.to_thread(store.answer, request_id) if request_id else None
             if record is None:
                 await _tell(respond, messages.SLACK_UNKNOWN_REQUEST.format(request_id=request_id))
                 return
@@ -333,8 +336,12 @@ def register_actions(app: AsyncApp, deps: SlackDeps) -> None:
         picked = values.get(kb_blocks.INPUT_PROBLEMS, {}).get(kb_blocks.INPUT_PROBLEMS, {}).get("selected_options")
         comment = values.get(kb_blocks.INPUT_COMMENT, {}).get(kb_blocks.INPUT_COMMENT, {}).get("value") or ""
         problems = [o["value"] for o in picked or []]
-        if not store.add_comment(
-            int(meta.get("feedback_id", 0)), user=body["user"]["id"], problems=problems, comment=comment.strip()
+        if not await asyncio.to_thread(
+            store.add_comment,
+            int(meta.get("feedback_id", 0)),
+            user=body["user"]["id"],
+            problems=problems,
+            comment=comment.strip(),
         ):
             log.warning("feedback modal for request_id=%s matched no feedback row", meta.get("request_id"))
 

@@ -23,6 +23,7 @@ DM_GAP_S; a reply in the thread of one of the bot's DM answers reads that run to
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 from collections.abc import Iterable, Mapping, Sequence
@@ -233,7 +234,7 @@ async def read_thread(
 ) -> Conversation:
     """A channel thread's messages before `before_ts` (conversations.replies)."""
     messages = [m for m in await _replies(client, channel, thread_ts) if _ts(m) < float(before_ts)]
-    return _conversation(_entries(messages, store, me, parent_ts=thread_ts))
+    return _conversation(await asyncio.to_thread(_entries, messages, store, me, parent_ts=thread_ts))
 
 
 async def read_dm(
@@ -242,11 +243,14 @@ async def read_dm(
     """A direct message's conversation before `before_ts`: the run of top-level messages, or the
     thread it is in (after the run that led to the bot's answer, when the thread hangs off one)."""
     if thread_ts is None:
-        return _conversation(_entries(await _dm_run(client, channel, before_ts), store, me, parent_ts=None))
+        run = await _dm_run(client, channel, before_ts)
+        return _conversation(await asyncio.to_thread(_entries, run, store, me, parent_ts=None))
     thread = [m for m in await _replies(client, channel, thread_ts) if _ts(m) < float(before_ts)]
     parent = next((m for m in thread if m.get("ts") == thread_ts), None)
     earlier: list[Message] = []
     if parent is not None and me.wrote(parent):  # a reply to our answer: what was asked comes before it
         earlier = await _dm_run(client, channel, thread_ts)
-    entries = _entries(earlier, store, me, parent_ts=None) + _entries(thread, store, me, parent_ts=thread_ts)
+    # Off the event loop: our answers are looked up in the records (a round trip with PostgreSQL).
+    entries = await asyncio.to_thread(_entries, earlier, store, me, parent_ts=None)
+    entries += await asyncio.to_thread(_entries, thread, store, me, parent_ts=thread_ts)
     return _conversation(entries)
