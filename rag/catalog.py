@@ -272,6 +272,11 @@ class Catalog:
         pragma = int(self._db.execute("PRAGMA data_version").fetchone()[0])
         return (self._generation << 40) + pragma + self._local_writes
 
+    @property
+    def chunk_count(self) -> int:
+        """Chunks as of the last keyword search or document-frequency lookup (0 before one)."""
+        return self._chunk_count
+
     def counts(self) -> tuple[int, int]:
         """(articles, chunks)."""
         with self._lock:
@@ -394,6 +399,14 @@ class Catalog:
                 (match, limit),
             ).fetchall()
         return [(str(i), float(s)) for i, s in rows]
+
+    def occur_together(self, a: str, b: str) -> bool:
+        """Whether words `a` and `b` occur in one chunk (FTS5, stemmed as the index was)."""
+        with self._lock:
+            row = self._db.execute(
+                "SELECT 1 FROM chunks_fts WHERE chunks_fts MATCH ? LIMIT 1", (f'"{a}" AND "{b}"',)
+            ).fetchone()
+        return row is not None
 
     def intake_files(self) -> list[IntakeRow]:
         """The intake file of every ingested KB folder that has one."""

@@ -3,14 +3,17 @@
     assessed = assess(retrieval, high=0.60, low=0.35)
     assessed.confidence.level, assessed.decision, assessed.features
 
-The score is a logistic model over four signals:
+The score is a logistic model over five signals:
 - similarity: cosine of the closest chunk (is anything in the KB about this at all?);
 - coverage: the share of the ticket's topical words that the best article's evidence contains
   (is the ticket's ask in that article, or only its vocabulary?);
 - escalation intent: cosine to built-in examples of requests support teams always route to
   people (legal, security, contracts, disputed charges, …; rag/intents.py);
 - unknown words: the share of the ticket's topical words that occur nowhere in the KB (a
-  competitor, a subpoena, a tool the KB does not document).
+  competitor, a subpoena, a tool the KB does not document);
+- co-occurrence: the share of pairs of the ticket's rarest KB words that appear together in one
+  chunk of the KB (rag/cooccurrence.py): an out-of-scope ticket uses the KB's words in
+  combinations the KB never has.
 The weights (`SHIPPED`) are fitted by `bench/fit_confidence.py` on every dev KB's labelled tickets
 plus off-topic probes (rag/data/offtopic_probes.txt), and the escalation point is where 3% of the
 fitting set's answerable tickets fall below it. `kb eval` with several KBs refits them
@@ -31,7 +34,7 @@ from rag.models import Confidence, Decision, Level
 from rag.retrieve import Retrieval
 from rag.text import content_words, kb_words
 
-SIGNALS = ("similarity", "coverage", "escalation_intent", "unknown_words")
+SIGNALS = ("similarity", "coverage", "escalation_intent", "unknown_words", "cooccurrence")
 LOW_ANCHOR = 0.35  # the score of the escalation point (the default KB_CONFIDENCE_LOW)
 UNKNOWN_TOLERATED = 0.7  # keyword-only answers: IDF share of unknown words before confidence drops
 ANSWERABLE_BELOW = 0.03  # share of answerable fitting tickets allowed under the escalation point
@@ -68,11 +71,29 @@ class Model:
 # Fitted by `python -m bench.fit_confidence` on npm-docs, github-docs and examples/kb (hybrid
 # retrieval, the packaged MiniLM) plus the off-topic probes; leave-one-KB-out figures in README.
 SHIPPED = Model(
-    weights={"similarity": 2.4802, "coverage": 0.174, "escalation_intent": -0.468, "unknown_words": -0.6726},
-    means={"similarity": 0.3408, "coverage": 0.2133, "escalation_intent": 0.2748, "unknown_words": 0.5136},
-    scales={"similarity": 0.1386, "coverage": 0.1342, "escalation_intent": 0.1027, "unknown_words": 0.2113},
-    bias=-3.3814,
-    escalate_at=-1.2173,
+    weights={
+        "similarity": 2.5283,
+        "coverage": 0.0587,
+        "escalation_intent": -0.4689,
+        "unknown_words": -0.7302,
+        "cooccurrence": 0.2232,
+    },
+    means={
+        "similarity": 0.3408,
+        "coverage": 0.2133,
+        "escalation_intent": 0.2748,
+        "unknown_words": 0.5136,
+        "cooccurrence": 0.3102,
+    },
+    scales={
+        "similarity": 0.1386,
+        "coverage": 0.1342,
+        "escalation_intent": 0.1027,
+        "unknown_words": 0.2113,
+        "cooccurrence": 0.2789,
+    },
+    bias=-3.4083,
+    escalate_at=-1.144,
 )
 
 
@@ -98,6 +119,7 @@ def features(retrieval: Retrieval) -> dict[str, float]:
         "coverage": coverage,
         "escalation_intent": retrieval.intent,
         "unknown_words": retrieval.unknown_share,
+        "cooccurrence": retrieval.cooccurrence,
     }
 
 
@@ -182,6 +204,8 @@ def _explain(name: str, value: float, title: str, detail: str) -> str:
         return f"{closeness} match: “{title}” (similarity {value:.2f})"
     if name == "coverage":
         return f"the best article covers {value:.0%} of the ticket's topical words"
+    if name == "cooccurrence":
+        return f"{value:.0%} of the ticket's key word pairs occur together in a KB section"
     if name == "unknown_words":
         return f"{value:.0%} of the ticket's words never occur in the KB" + (f" ({detail})" if detail else "")
     return f"close to a request that goes to people ({detail or 'escalation intent'}, {value:.2f})"

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from rag.catalog import Catalog
+from rag.cooccurrence import cooccurrence
 from rag.errors import EmbedderError, StoreError
 from rag.intents import EscalationIntents
 from rag.models import Hit, Tier
@@ -63,6 +64,7 @@ class Retrieval:
     intent_category: str = ""
     unknown_terms: list[str] = field(default_factory=list)  # ticket words the KB never uses
     unknown_share: float = 0.0  # their share of the ticket's words, weighted by rarity (IDF)
+    cooccurrence: float = 1.0  # share of the ticket's rare-word pairs found in one chunk (rag.cooccurrence)
     timings_ms: dict[str, float] = field(default_factory=dict)
 
     @property
@@ -114,6 +116,7 @@ class Retriever:
             lexical, unknown, unknown_share = await lexical_task
         result = self._fuse(dense, lexical if mode != "dense" else [], mode, top_articles, reasons)
         result.unknown_terms, result.unknown_share = unknown, unknown_share
+        result.cooccurrence = cooccurrence(self.catalog, query)
         result.query, (result.intent, result.intent_category) = query, intent
         timings["retrieve"] = _ms(started)
         result.timings_ms = timings
