@@ -212,7 +212,14 @@ async def _bench(args: argparse.Namespace) -> int:
     sizes = _sizes(args.sizes)
     if sizes is None:
         return _fail(messages.BENCH_BAD_SIZES.format(value=args.sizes), 2)
-    await run_bench(kb=Path(args.kb), tickets=Path(args.tickets) if args.tickets else None, sizes=sizes)
+    await run_bench(
+        kb=Path(args.kb),
+        tickets=Path(args.tickets) if args.tickets else None,
+        sizes=sizes,
+        requests=args.requests,
+        concurrency=args.concurrency,
+        json_path=Path(args.json) if args.json else None,
+    )
     return 0
 
 
@@ -409,6 +416,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--kb", default=str(Path(__file__).resolve().parent.parent / "examples" / "kb"))
     p.add_argument("--tickets", help="JSONL of tickets to time (default: the KB folder's tickets.jsonl)")
     p.add_argument("--sizes", default="10000,100000", help="synthetic chunk counts for the scale test")
+    p.add_argument("--requests", type=int, default=256, help="HTTP requests at --concurrency (default 256)")
+    p.add_argument("--concurrency", type=int, default=32, help="concurrent HTTP requests (default 32)")
+    p.add_argument("--json", help="also write the figures to this file")
     p.set_defaults(run=_bench)
 
     p = sub.add_parser("feedback", help="report the answers of every door, escalations and 👍/👎 feedback")

@@ -5,12 +5,14 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
+import numpy as np
 import pytest
 
-from rag.catalog import SCHEMA_VERSION, Catalog
+from rag.catalog import SCHEMA_VERSION, ArticleRow, Catalog
 from rag.embedders.local import LocalEmbedder, packaged_model_files
 from rag.errors import StoreMismatchError
 from rag.factory import build_engine
+from rag.models import Chunk
 from tests.conftest import make_settings
 
 
@@ -73,5 +75,27 @@ def test_lexical_search_and_unknown_words(settings) -> None:
         assert unknown == ["router", "wifi"] and share > 0.5  # the possessive is the noun
         assert catalog.unknown_terms("reset my password") == ([], 0.0)
         assert catalog.lexical_search("the and of", 5) == []  # only stop words: no query at all
+    finally:
+        catalog.close()
+
+
+def test_chunks_and_vectors_read_back_what_the_last_write_left(tmp_path: Path) -> None:
+    catalog = Catalog.open(tmp_path / "kb.sqlite3")
+    try:
+        catalog.bind_model("m", 4)
+        row = ArticleRow(id="a", title="A", url="", source="s", content_hash="1")
+
+        def chunk(n: int, text: str) -> Chunk:
+            return Chunk(id=f"a#{n}", article_id="a", title="A", url="", text=text)
+
+        vectors = np.eye(4, dtype=np.float32)[:2]
+        catalog.replace_article(row, [chunk(0, "old text"), chunk(1, "kept")], vectors)
+        assert catalog.get_chunks(["a#0", "a#1", "a#9"])["a#0"].text == "old text"  # unknown ids drop out
+        catalog.replace_article(row, [chunk(0, "new text")], vectors[1:])
+        assert {i: c.text for i, c in catalog.get_chunks(["a#0", "a#1"]).items()} == {"a#0": "new text"}
+        ids, matrix = catalog.all_vectors()
+        assert ids == ["a#0"] and matrix.dtype == np.float32 and np.array_equal(matrix, vectors[1:])
+        catalog.delete_article("a")
+        assert catalog.get_chunks(["a#0"]) == {} and catalog.all_vectors()[0] == []
     finally:
         catalog.close()
