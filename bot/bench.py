@@ -292,6 +292,7 @@ async def _http(
         cpu = proc_cpu_s(server.proc.pid)
         many = await _post_all(url, server.key, loaded, concurrency)
         cpu_after = proc_cpu_s(server.proc.pid)
+        await asyncio.sleep(0.5)  # serving RSS between bursts: after the idle model workers' trim
         status = proc_status(server.proc.pid)
     finally:
         server.stop()

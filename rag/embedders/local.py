@@ -16,7 +16,8 @@ at once and spread over the workers. The vectors of recent identical queries are
 Against one run at a time split over both cores (before): 12-15% less CPU a text at concurrency
 32, for a slower lone query on an idle machine (21 instead of 13.5 ms for a 75-token ticket,
 11 instead of 8.2 ms for a 33-token one). The ONNX memory arena is off: it kept the peak of
-every batch for the process's life (a `kb serve` held 390 MB after 2,000 answers, now 230 MB).
+every batch for the process's life (`kb serve` on the npm KB held 390 MB after 2,000 answers;
+now 220-260 MB, flat over 10,000, see `_fewer_heaps`).
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -51,8 +53,9 @@ TOKEN_BUDGET = 512
 RUN_OVERHEAD_TOKENS = 8
 QUERY_CACHE = 1024  # vectors of the most recent single-text calls
 PACKAGED_MODEL_ID = "sentence-transformers/all-MiniLM-L6-v2@onnx-int8"
-M_MMAP_THRESHOLD = -3  # glibc mallopt parameter
-MMAP_THRESHOLD = 1 << 20
+M_ARENA_MAX = -8  # glibc mallopt parameter
+MALLOC_ARENAS = 2
+TRIM_AFTER_RUNS = 64  # idle workers hand freed memory back to the system at most this often
 
 
 def _package_dir(name: str) -> Path:
@@ -74,21 +77,28 @@ def packaged_model_files() -> tuple[Path, Path]:
     return model, tokenizer
 
 
-def _release_big_buffers() -> None:
-    """glibc: serve allocations of MMAP_THRESHOLD and more with mmap, so they go back when freed.
-
-    Without the ONNX arena a model run mallocs and frees its activations (a few MB). glibc raises
-    its mmap threshold after the first such free and from then on keeps them in its heaps, one heap
-    a thread: `kb serve` on the npm KB sat at 308 MB after 2,000 answers and grew by 8 MB over the
-    next 8,000; with the threshold fixed, 230 MB and flat, for no measurable CPU (`kb bench`).
-    MALLOC_MMAP_THRESHOLD_ in the environment wins."""
-    if "MALLOC_MMAP_THRESHOLD_" in os.environ or not sys.platform.startswith("linux"):
-        return
+def _glibc() -> Any:
+    """The C library when it is glibc (mallopt and malloc_trim), else None."""
+    if not sys.platform.startswith("linux"):
+        return None
     try:
-        mallopt = ctypes.CDLL(None).mallopt
-    except (OSError, AttributeError):  # not glibc
-        return
-    mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD)
+        libc = ctypes.CDLL(None)
+        libc.mallopt, libc.malloc_trim  # noqa: B018 - both, or neither is used
+    except (OSError, AttributeError):
+        return None
+    return libc
+
+
+def _fewer_heaps(libc: Any) -> None:
+    """At most MALLOC_ARENAS malloc heaps (MALLOC_ARENA_MAX in the environment wins).
+
+    Without the ONNX arena a model run mallocs and frees its activations (a few MB) in the worker
+    thread; glibc gives every thread a heap of its own and keeps what was freed in each. `kb serve`
+    on the npm KB: 308 MB after 2,000 answers and 8 MB more after 10,000; with two heaps, 283 MB
+    and flat, and 220-260 MB with the idle workers' malloc_trim (a fixed 1 MB mmap threshold gave
+    230 MB, but cost 5-25% more CPU a token: every large activation became a fresh mapping)."""
+    if "MALLOC_ARENA_MAX" not in os.environ:
+        libc.mallopt(M_ARENA_MAX, MALLOC_ARENAS)
 
 
 def cpu_count() -> int:
@@ -208,7 +218,9 @@ class LocalEmbedder:
         for path in (model_path, tokenizer_path):
             if not path.is_file():
                 raise ConfigError(f"{origin}: embedding model file not found: {path}")
-        _release_big_buffers()  # before the session: loading it frees ~100 MB of transient buffers
+        self._libc = _glibc()
+        if self._libc is not None:
+            _fewer_heaps(self._libc)  # before the worker threads start
         try:
             self._tokenizer = Tokenizer.from_file(str(tokenizer_path))
             options = ort.SessionOptions()
@@ -230,12 +242,17 @@ class LocalEmbedder:
             self.dimension = int(self._run_model([probe]).shape[1])
         except Exception as exc:  # a model that loads but is not a sentence encoder
             raise ConfigError(f"{origin}: the model does not run as a sentence encoder ({_first_line(exc)})") from exc
+        if self._libc is not None:
+            self._libc.malloc_trim(0)  # loading the session freed ~50 MB of transient buffers
         # Work waiting for a model run, the workers that take it, and the recent query vectors.
-        self._cond = threading.Condition()
+        lock = threading.Lock()
+        self._cond = threading.Condition(lock)  # work was queued
+        self._drained = threading.Condition(lock)  # nothing queued, nothing running
         self._queue: list[_Job] = []
         self._seq = itertools.count()
         self._threads: list[threading.Thread] = []
         self._busy = 0
+        self._runs_since_trim = 0
         self._cache: OrderedDict[str, Vectors] = OrderedDict()
         self.stats = EmbedStats()
 
@@ -319,9 +336,17 @@ class LocalEmbedder:
                     call.left -= 1
                     if call.left == 0:
                         finished.append(call)
-                self._cond.notify_all()  # close() waits for an idle queue
+                self._runs_since_trim += 1
+                idle = not self._queue and not self._busy
+                if idle:
+                    self._drained.notify_all()
+                trim = idle and self._libc is not None and self._runs_since_trim >= TRIM_AFTER_RUNS
+                if trim:
+                    self._runs_since_trim = 0
             for call in finished:
                 call.finish()
+            if trim:  # idle: give the heaps' free pages back (2-3 ms, after the callers have their rows)
+                self._libc.malloc_trim(0)
 
     def _take(self) -> _Job:
         """The oldest job; a single query takes the waiting queries of about its length with it."""
@@ -363,8 +388,8 @@ class LocalEmbedder:
         return vectors
 
     def _idle(self) -> None:
-        with self._cond:
-            self._cond.wait_for(lambda: not self._queue and not self._busy)
+        with self._drained:
+            self._drained.wait_for(lambda: not self._queue and not self._busy)
 
     async def close(self) -> None:
         # Let the runs in flight finish; the workers stay (idle) for whoever shares this embedder.
