@@ -231,26 +231,16 @@ def _drop_connections(server: PostgresServer) -> int:
     return len(rows)
 
 
-def test_the_store_outlives_dropped_connections(
-    postgres_server: PostgresServer, store: PostgresRecordStore, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_the_store_outlives_dropped_connections(postgres_server: PostgresServer, store: PostgresRecordStore) -> None:
     store.record_answer(record("r1"))
     assert _drop_connections(postgres_server) == 1
     # an idle connection the server dropped is noticed before use: even a 👍 goes through first time
     fid = store.add_feedback("r1", user="U1", verdict="helpful")
     assert store.feedback_entry(fid) is not None
-
-    # one that breaks in use (the drop went unnoticed): a read is tried again on a new connection ...
-    monkeypatch.setattr("bot.records.postgres._dropped", lambda conn: conn.closed)
-    _drop_connections(postgres_server)
+    assert _drop_connections(postgres_server) == 1  # and again: reads and writes go on
     assert store.answer("r1") is not None
-    # ... a write that must not happen twice raises, as any database error, and the next call works
-    _drop_connections(postgres_server)
-    with pytest.raises(psycopg.OperationalError):
-        store.add_feedback("r1", user="U1", verdict="not_helpful")
     store.add_feedback("r1", user="U1", verdict="not_helpful")
     assert [f.verdict for f in store.feedback("r1")] == ["helpful", "not_helpful"]
-    assert store._open == 1
 
 
 def test_a_closed_store_refuses_calls(store: PostgresRecordStore) -> None:
