@@ -97,6 +97,18 @@ class Stats:
     feedback_by_source: dict[str, int] = field(default_factory=dict)  # slack | http -> count
     comments: list[tuple[str, str, str]] = field(default_factory=list)  # (request_id, problems, comment)
 
+    def count_feedback(self, level: str, verdict: str, source: str, n: int) -> None:
+        """Add one (level, verdict, source) group of ratings, as both stores' GROUP BY returns them."""
+        up, down = self.helpful_by_level.get(level, (0, 0))
+        if verdict == "helpful":
+            self.helpful += n
+            up += n
+        else:
+            self.not_helpful += n
+            down += n
+        self.helpful_by_level[level] = (up, down)
+        self.feedback_by_source[source] = self.feedback_by_source.get(source, 0) + n
+
 
 @dataclass
 class GapItem:

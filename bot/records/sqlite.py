@@ -298,15 +298,7 @@ class SqliteRecordStore:
                 " group by level, verdict, source",
                 (since,),
             ):
-                up, down = out.helpful_by_level.get(row["level"], (0, 0))
-                if row["verdict"] == "helpful":
-                    out.helpful += row["n"]
-                    up += row["n"]
-                else:
-                    out.not_helpful += row["n"]
-                    down += row["n"]
-                out.helpful_by_level[row["level"]] = (up, down)
-                out.feedback_by_source[row["source"]] = out.feedback_by_source.get(row["source"], 0) + row["n"]
+                out.count_feedback(row["level"], row["verdict"], row["source"], row["n"])
             out.comments = [
                 (r["request_id"], r["problems"], r["comment"])
                 for r in db.execute(
