@@ -1,6 +1,6 @@
 """Fit the shipped confidence model on every dev KB and print it (reads ../shared/, not part of the tests).
 
-    .venv/bin/python -m bench.fit_confidence            # prints `SHIPPED = Model(...)` for rag/confidence.py
+    .venv/bin/python -m bench.fit_confidence            # prints SHIPPED and SHIPPED_WORDS for rag/confidence.py
 
 Dev KBs: ../shared/kb-samples/npm-docs (its dev-tickets.jsonl), ../shared/kb-samples/github-docs
 (tickets in bench/dev-tickets/github-docs.jsonl) and examples/kb. It also prints the
@@ -15,6 +15,7 @@ import tempfile
 from pathlib import Path
 
 from bot.evaluation import _eval_settings, _report, _run_kb, fit_on, load_labelled, render_report
+from rag import confidence
 from rag.embedders.local import LocalEmbedder
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -42,8 +43,8 @@ async def main() -> int:
             runs.append(
                 await _run_kb(kb, load_labelled(tickets), ["hybrid", "dense"], _eval_settings(Path(tmp)), embedder)
             )
-    model = fit_on(runs, "hybrid")
-    print(f"SHIPPED = {model!r}")
+    print(f"SHIPPED = {fit_on(runs, 'hybrid', confidence.TOKEN_SIGNALS)!r}")
+    print(f"SHIPPED_WORDS = {fit_on(runs, 'hybrid', confidence.WORD_SIGNALS)!r}")
     print()
     print(render_report(_report(runs, ["hybrid", "dense"], embedder)))
     return 0

@@ -268,7 +268,19 @@ def flatten(data: dict[str, Any]) -> None:
             for k, v in it.items():
                 if isinstance(v, (int, float)) and not isinstance(v, bool) and not k.startswith("t_"):
                     f[k] = float(v)
+            f["maxsim_ev5_known"] = _known_only(it)
             it["f"] = f
+
+
+def _known_only(item: dict[str, Any]) -> float:
+    """maxsim_ev5 over the words the KB uses (what rag/token_match.py ships)."""
+    tok = item.get("maxsim_ev5_tok")
+    if tok is None:
+        return 0.0
+    best, weights, words = tok
+    unknown = set(item["unknown_terms"])
+    known = weights * np.array([w not in unknown for w in words])
+    return float((best * known).sum() / known.sum()) if known.sum() > 0 else 0.0
 
 
 def report(data: dict[str, Any], candidates: list[str]) -> None:
@@ -310,6 +322,7 @@ CANDIDATES = [
     "maxsim_top1",
     "maxsim_ev3",
     "maxsim_ev5",
+    "maxsim_ev5_known",
     "bigram_kb",
     "bigram_near",
     "bigram_art",

@@ -29,7 +29,7 @@ import json
 import statistics
 import tempfile
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from importlib.resources import files
 from pathlib import Path
@@ -250,8 +250,9 @@ def item_found(expected: str, returned: list[str]) -> bool:
     return any(len(words & content_words(item)) * 2 >= len(words) for item in returned)
 
 
-def fit_on(runs: list[KBRun], mode: Mode) -> confidence.Model:
-    """The confidence model fitted on these runs' labelled tickets plus their off-topic probes."""
+def fit_on(runs: list[KBRun], mode: Mode, signals: Sequence[str] | None = None) -> confidence.Model:
+    """The confidence model fitted on these runs' labelled tickets plus their off-topic probes
+    (over `signals`, default every signal they all have)."""
     rows: list[dict[str, float]] = []
     labels: list[bool] = []
     weights: list[float] = []
@@ -263,7 +264,7 @@ def fit_on(runs: list[KBRun], mode: Mode) -> confidence.Model:
         rows += run.probes[mode]
         labels += [False] * len(run.probes[mode])
         weights += [confidence.PROBE_WEIGHT] * len(run.probes[mode])
-    return confidence.fit(rows, labels, weights)
+    return confidence.fit(rows, labels, weights, signals)
 
 
 def _report(runs: list[KBRun], modes: list[Mode], embedder: Embedder | None) -> dict[str, Any]:
@@ -273,7 +274,9 @@ def _report(runs: list[KBRun], modes: list[Mode], embedder: Embedder | None) -> 
         for mode in (m for m in modes if m != "keyword"):
             for held_out in runs:
                 others = [r for r in runs if r is not held_out]
-                model = fit_on(others, mode)
+                # Only the signals the held-out KB has too (token_match needs the packaged model).
+                signals = confidence.signals_of([o.features for r in runs for o in r.outcomes[mode]])
+                model = fit_on(others, mode, signals)
                 for outcome in held_out.outcomes[mode]:
                     outcome.escalated = model.decide(outcome.features) == "escalate"
     report: dict[str, Any] = {

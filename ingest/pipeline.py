@@ -30,6 +30,7 @@ from rag.catalog import ArticleRow
 from rag.errors import IngestError
 from rag.knowledge import KnowledgeBase
 from rag.models import Article, Chunk
+from rag.token_match import TokenMatcher
 
 log = logging.getLogger(__name__)
 
@@ -139,9 +140,14 @@ async def ingest(
         summary.seconds = time.perf_counter() - started
         return summary
 
+    states: dict[str, bytes] = {}
     for start in range(0, len(missing), EMBED_BATCH):
         batch = missing[start : start + EMBED_BATCH]
-        embedded = await kb.embedder.embed([texts[h] for h in batch])
+        if kb.matcher is not None:  # token states come from the same model run (rag/token_match.py)
+            embedded, packed = await kb.matcher.chunk_states([texts[h] for h in batch])
+            states.update(zip(batch, packed, strict=True))
+        else:
+            embedded = await kb.embedder.embed([texts[h] for h in batch])
         vectors.update(zip(batch, embedded, strict=True))
         if progress:
             progress(min(start + EMBED_BATCH, len(missing)), len(missing))
@@ -151,11 +157,29 @@ async def ingest(
         await kb.write_article(_row(article), chunks, matrix)
     for article_id in doomed:
         await kb.delete_article(article_id)
+    if kb.matcher is not None:
+        catalog.put_token_states(list(states.items()))
+        await _backfill_token_states(kb, kb.matcher, progress)
     now = datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
     catalog.record_ingest([r for r in roots if Path(r).exists()], now)
     summary.seconds = time.perf_counter() - started
     log.info("ingest %s", summary.line())
     return summary
+
+
+async def _backfill_token_states(kb: KnowledgeBase, matcher: TokenMatcher, progress: Progress | None) -> None:
+    """Token states for chunks that were ingested before kb-rag kept them (once per KB)."""
+    ids = kb.catalog.chunks_without_token_states()
+    if not ids:
+        return
+    log.info("computing token states for %d chunks ingested before they were kept", len(ids))
+    for start in range(0, len(ids), EMBED_BATCH):
+        chunks = kb.catalog.get_chunks(ids[start : start + EMBED_BATCH])
+        batch = list({c.content_hash: c.embedding_text() for c in chunks.values()}.items())
+        _, packed = await matcher.chunk_states([text for _, text in batch])
+        kb.catalog.put_token_states([(h, blob) for (h, _), blob in zip(batch, packed, strict=True)])
+        if progress:
+            progress(min(start + EMBED_BATCH, len(ids)), len(ids))
 
 
 def _chunks(article: Article, model_id: str) -> list[Chunk]:

@@ -82,6 +82,11 @@ def _migration_3(db: sqlite3.Connection) -> None:
     )
 
 
+def _migration_4(db: sqlite3.Connection) -> None:
+    # Per-token states of each chunk text (rag/token_match.py), by content hash like the vectors.
+    db.execute("CREATE TABLE token_states (content_hash TEXT PRIMARY KEY, states BLOB NOT NULL)")
+
+
 def _run_script(db: sqlite3.Connection, script: str) -> None:
     # Not executescript(): it commits first, and a migration must stay inside its transaction.
     for statement in script.split(";"):
@@ -90,7 +95,7 @@ def _run_script(db: sqlite3.Connection, script: str) -> None:
 
 
 # Append only: a data dir's `PRAGMA user_version` is how many of these already ran.
-MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_migration_1, _migration_2, _migration_3]
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_migration_1, _migration_2, _migration_3, _migration_4]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 _CHUNK_COLUMNS = "id, article_id, title, url, heading_path, text, tier, kind, content_hash, embedding_model"
@@ -549,6 +554,33 @@ class Catalog:
             db.execute("DELETE FROM articles WHERE id=?", (article_id,))
             self._local_writes += 1
         return old
+
+    def token_states(self, hashes: Sequence[str]) -> dict[str, bytes]:
+        """Packed token states (rag/token_match.py) of these chunk content hashes, where kept."""
+        if not hashes:
+            return {}
+        with self._lock:
+            marks = ",".join("?" * len(hashes))
+            rows = self._db.execute(
+                f"SELECT content_hash, states FROM token_states WHERE content_hash IN ({marks})", list(hashes)
+            ).fetchall()
+        return {str(h): bytes(b) for h, b in rows}
+
+    def chunks_without_token_states(self) -> list[str]:
+        """Ids of chunks whose text has no token states yet (ingested before they were kept)."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT id FROM chunks c WHERE NOT EXISTS "
+                "(SELECT 1 FROM token_states t WHERE t.content_hash = c.content_hash) ORDER BY rowid"
+            ).fetchall()
+        return [str(r[0]) for r in rows]
+
+    def put_token_states(self, items: Sequence[tuple[str, bytes]]) -> None:
+        """Keep token states by content hash, and drop those no chunk has any more."""
+        with self.transaction() as db:
+            db.executemany("INSERT OR REPLACE INTO token_states(content_hash, states) VALUES (?, ?)", items)
+            db.execute("DELETE FROM token_states WHERE content_hash NOT IN (SELECT content_hash FROM chunks)")
+            self._local_writes += 1
 
     def record_ingest(self, sources: Sequence[str], when: str) -> None:
         """Stamp `sources` as ingested at `when` (ISO 8601 UTC) and forget sources left without articles."""

@@ -3,7 +3,7 @@
     assessed = assess(retrieval, high=0.60, low=0.35)
     assessed.confidence.level, assessed.decision, assessed.features
 
-The score is a logistic model over five signals:
+The score is a logistic model over these signals of the retrieval:
 - similarity: cosine of the closest chunk (is anything in the KB about this at all?);
 - coverage: the share of the ticket's topical words that the best article's evidence contains
   (is the ticket's ask in that article, or only its vocabulary?);
@@ -13,10 +13,14 @@ The score is a logistic model over five signals:
   competitor, a subpoena, a tool the KB does not document);
 - co-occurrence: the share of pairs of the ticket's rarest KB words that appear together in one
   chunk of the KB (rag/cooccurrence.py): an out-of-scope ticket uses the KB's words in
-  combinations the KB never has.
-The weights (`SHIPPED`) are fitted by `bench/fit_confidence.py` on every dev KB's labelled tickets
-plus off-topic probes (rag/data/offtopic_probes.txt), and the escalation point is where 3% of the
-fitting set's answerable tickets fall below it. `kb eval` with several KBs refits them
+  combinations the KB never has;
+- token match: each of the ticket's topical words matched, in context, to its closest token in
+  the top evidence, weighted by rarity (rag/token_match.py): the ask itself, not only its
+  vocabulary, has to be in the evidence. It needs the packaged model's token states; a KB
+  without them is judged by the word signals (`SHIPPED_WORDS`, with coverage instead).
+The weights (`SHIPPED`, `SHIPPED_WORDS`) are fitted by `bench/fit_confidence.py` on every dev KB's
+labelled tickets plus off-topic probes (rag/data/offtopic_probes.txt), and the escalation point is
+where 5% of the fitting set's answerable tickets fall below it. `kb eval` with several KBs refits them
 leave-one-KB-out, so the figures it reports never come from the KB the model was fitted on.
 The logit maps to the score so that the escalation point is 0.35 (KB_CONFIDENCE_LOW) and a clear
 answer starts at 0.60 (KB_CONFIDENCE_HIGH). The first reason names the signal that decided.
@@ -34,11 +38,19 @@ from rag.models import Confidence, Decision, Level
 from rag.retrieve import Retrieval
 from rag.text import content_words, kb_words
 
-SIGNALS = ("similarity", "coverage", "escalation_intent", "unknown_words", "cooccurrence")
+# Every KB has the word signals. KBs embedded with the packaged model also have token_match, which
+# replaces coverage (its in-context, soft version: with both, coverage's weight is ~0 and flips sign
+# from one leave-one-KB-out fold to the next). Co-occurrence stays: ~0 fitted on all three KBs, it
+# still catches one more GitHub Docs ticket leave-one-KB-out.
+WORD_SIGNALS = ("similarity", "coverage", "escalation_intent", "unknown_words", "cooccurrence")
+TOKEN_SIGNALS = ("similarity", "escalation_intent", "unknown_words", "cooccurrence", "token_match")
+SIGNALS = (*WORD_SIGNALS, "token_match")
 LOW_ANCHOR = 0.35  # the score of the escalation point (the default KB_CONFIDENCE_LOW)
-UNKNOWN_TOLERATED = 0.7  # keyword-only answers: IDF share of unknown words before confidence drops
-ANSWERABLE_BELOW = 0.03  # share of answerable fitting tickets allowed under the escalation point
-PROBE_WEIGHT = 0.2  # an off-topic probe counts a fifth of a labelled ticket when fitting
+# IDF share of the ticket's words the KB never uses above which an answer is at most "review":
+# whatever matched, the KB cannot have grounded most of the ask (keyword-only answers drop too).
+UNKNOWN_TOLERATED = 0.7
+ANSWERABLE_BELOW = 0.05  # share of answerable fitting tickets allowed under the escalation point
+PROBE_WEIGHT = 0.15  # an off-topic probe counts 0.15 of a labelled ticket when fitting
 
 
 @dataclass(frozen=True)
@@ -68,15 +80,42 @@ class Model:
         return _decision(_level(self.score(features), high, low))
 
 
-# Fitted by `python -m bench.fit_confidence` on npm-docs, github-docs and examples/kb (hybrid
+# Both fitted by `python -m bench.fit_confidence` on npm-docs, github-docs and examples/kb (hybrid
 # retrieval, the packaged MiniLM) plus the off-topic probes; leave-one-KB-out figures in README.
 SHIPPED = Model(
     weights={
-        "similarity": 2.5283,
-        "coverage": 0.0587,
-        "escalation_intent": -0.4689,
-        "unknown_words": -0.7302,
-        "cooccurrence": 0.2232,
+        "similarity": 2.1902,
+        "escalation_intent": -0.4617,
+        "unknown_words": -0.83,
+        "cooccurrence": -0.0172,
+        "token_match": 0.8815,
+    },
+    means={
+        "similarity": 0.3408,
+        "escalation_intent": 0.2748,
+        "unknown_words": 0.5136,
+        "cooccurrence": 0.3102,
+        "token_match": 0.5195,
+    },
+    scales={
+        "similarity": 0.1386,
+        "escalation_intent": 0.1027,
+        "unknown_words": 0.2113,
+        "cooccurrence": 0.2789,
+        "token_match": 0.1281,
+    },
+    bias=-3.3574,
+    escalate_at=-0.6481,
+)
+# For KBs without token states: other embedders (OpenAI, KB_LOCAL_MODEL_DIR) and KBs ingested
+# before kb-rag kept them (their next `kb ingest` adds them).
+SHIPPED_WORDS = Model(
+    weights={
+        "similarity": 2.4128,
+        "coverage": 0.1139,
+        "escalation_intent": -0.4593,
+        "unknown_words": -0.748,
+        "cooccurrence": 0.28,
     },
     means={
         "similarity": 0.3408,
@@ -92,8 +131,8 @@ SHIPPED = Model(
         "unknown_words": 0.2113,
         "cooccurrence": 0.2789,
     },
-    bias=-3.4083,
-    escalate_at=-1.144,
+    bias=-3.1718,
+    escalate_at=-0.8811,
 )
 
 
@@ -105,7 +144,7 @@ class Assessment:
 
 
 def features(retrieval: Retrieval) -> dict[str, float]:
-    """The model's signals for one retrieval (all 0 when nothing was found)."""
+    """The model's signals for one retrieval (0 when nothing was found; token_match only when known)."""
     coverage = 0.0
     if retrieval.articles:
         asked = content_words(retrieval.query)
@@ -120,16 +159,28 @@ def features(retrieval: Retrieval) -> dict[str, float]:
         "escalation_intent": retrieval.intent,
         "unknown_words": retrieval.unknown_share,
         "cooccurrence": retrieval.cooccurrence,
-    }
+    } | ({"token_match": retrieval.token_match} if retrieval.token_match is not None else {})
+
+
+def signals_of(rows: Sequence[dict[str, float]]) -> tuple[str, ...]:
+    """The signals a model fitted on these rows uses: with token_match when every row has it."""
+    return TOKEN_SIGNALS if all("token_match" in row for row in rows) else WORD_SIGNALS
+
+
+def model_for(features: dict[str, float]) -> Model:
+    """The shipped model for the signals this retrieval has."""
+    return SHIPPED if "token_match" in features else SHIPPED_WORDS
 
 
 def fit(
     rows: Sequence[dict[str, float]],
     answerable: Sequence[bool],
     sample_weights: Sequence[float],
-    signals: Sequence[str] = SIGNALS,
+    signals: Sequence[str] | None = None,
 ) -> Model:
-    """Weighted, lightly regularised logistic regression (Newton steps) over `signals`."""
+    """Weighted, lightly regularised logistic regression (Newton steps) over `signals` (default:
+    every signal all rows have)."""
+    signals = signals_of(rows) if signals is None else signals
     x = np.array([[row[name] for name in signals] for row in rows], dtype=np.float64)
     y = np.array(answerable, dtype=np.float64)
     w = np.array(sample_weights, dtype=np.float64)
@@ -156,8 +207,9 @@ def fit(
     )
 
 
-def assess(retrieval: Retrieval, *, high: float, low: float, model: Model = SHIPPED) -> Assessment:
+def assess(retrieval: Retrieval, *, high: float, low: float, model: Model | None = None) -> Assessment:
     signals = features(retrieval)
+    model = model or model_for(signals)
     if not retrieval.articles:
         nothing = ["nothing in the knowledge base matched this ticket"]
         return Assessment(Confidence(score=0.0, level="low", reasons=nothing), "escalate", signals)
@@ -166,11 +218,14 @@ def assess(retrieval: Retrieval, *, high: float, low: float, model: Model = SHIP
         score, reasons = _keyword_only(retrieval, title, high)
     else:
         score = round(model.score(signals), 3)
+        capped = signals["unknown_words"] >= UNKNOWN_TOLERATED and score >= high
+        if capped:  # "reset my router's wifi password" to a KB with a password-reset article
+            score = round(high - 0.01, 3)
         details = {
             "escalation_intent": retrieval.intent_category,
             "unknown_words": ", ".join(retrieval.unknown_terms[:4]),
         }
-        reasons = _reasons(model, signals, title, details, score, high, low)
+        reasons = _reasons(model, signals, title, details, score, high, low, "unknown_words" if capped else None)
     level = _level(score, high, low)
     return Assessment(Confidence(score=score, level=level, reasons=reasons), _decision(level), signals)
 
@@ -204,6 +259,8 @@ def _explain(name: str, value: float, title: str, detail: str) -> str:
         return f"{closeness} match: “{title}” (similarity {value:.2f})"
     if name == "coverage":
         return f"the best article covers {value:.0%} of the ticket's topical words"
+    if name == "token_match":
+        return f"the ticket's key words match the best evidence at {value:.2f} (token match)"
     if name == "cooccurrence":
         return f"{value:.0%} of the ticket's key word pairs occur together in a KB section"
     if name == "unknown_words":
@@ -212,17 +269,25 @@ def _explain(name: str, value: float, title: str, detail: str) -> str:
 
 
 def _reasons(
-    model: Model, signals: dict[str, float], title: str, details: dict[str, str], score: float, high: float, low: float
+    model: Model,
+    signals: dict[str, float],
+    title: str,
+    details: dict[str, str],
+    score: float,
+    high: float,
+    low: float,
+    decider: str | None = None,
 ) -> list[str]:
     parts = model.contributions(signals)
     # The deciding signal: the one that pulled hardest in the direction of the decision.
     answering = score >= high
-    decider = max(parts, key=parts.__getitem__) if answering else min(parts, key=parts.__getitem__)
+    if decider is None:
+        decider = max(parts, key=parts.__getitem__) if answering else min(parts, key=parts.__getitem__)
     verb = "answered" if answering else "escalated" if score < low else "sent for review"
     reasons = [f"{verb} mainly because {_explain(decider, signals[decider], title, details.get(decider, ''))}"]
     for name in model.weights:
         # The other signals are listed when they are always informative or pulled the same way.
-        if name != decider and (name in ("similarity", "coverage") or parts[name] < -0.5):
+        if name != decider and (name in ("similarity", "coverage", "token_match") or parts[name] < -0.5):
             reasons.append(_explain(name, signals[name], title, details.get(name, "")))
     return reasons
 

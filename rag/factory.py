@@ -12,6 +12,7 @@ KB_DRAFTER, KB_STORE). Production modules are imported only when chosen.
 
 from __future__ import annotations
 
+from rag.blas import one_blas_thread
 from rag.catalog import Catalog
 from rag.engine import Engine
 from rag.knowledge import KnowledgeBase
@@ -19,6 +20,7 @@ from rag.protocols import Drafter, Embedder, VectorStore
 from rag.retrieve import Mode
 from rag.retry import SharedBreakers
 from rag.settings import Settings
+from rag.token_match import TokenMatcher
 
 
 def build_embedder(settings: Settings, *, breakers: SharedBreakers | None = None) -> Embedder:
@@ -62,6 +64,7 @@ def build_kb(
     breakers: SharedBreakers | None = None,
 ) -> KnowledgeBase:
     """Open the catalog, bind it to the embedder's model (refusing a mismatch), pick the store."""
+    one_blas_thread()
     embedder = embedder or build_embedder(settings, breakers=breakers)
     catalog = Catalog.open(settings.db_path)
     try:
@@ -70,7 +73,18 @@ def build_kb(
     except BaseException:
         catalog.close()
         raise
-    return KnowledgeBase(catalog, embedder, store, mode=mode or settings.kb_retrieval_mode)
+    return KnowledgeBase(
+        catalog, embedder, store, mode=mode or settings.kb_retrieval_mode, matcher=token_matcher(embedder)
+    )
+
+
+def token_matcher(embedder: Embedder) -> TokenMatcher | None:
+    """The token-match signal needs the packaged model's token states (the weights were fitted on them)."""
+    from rag.embedders.local import PACKAGED_MODEL_ID, LocalEmbedder
+
+    if isinstance(embedder, LocalEmbedder) and embedder.model_id == PACKAGED_MODEL_ID:
+        return TokenMatcher(embedder)
+    return None
 
 
 def build_engine(

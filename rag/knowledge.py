@@ -20,6 +20,7 @@ from rag.intents import EscalationIntents
 from rag.models import Chunk
 from rag.protocols import Embedder, Vectors, VectorStore
 from rag.retrieve import Mode, Retrieval, Retriever
+from rag.token_match import TokenMatcher
 
 
 class KnowledgeBase:
@@ -31,11 +32,13 @@ class KnowledgeBase:
         *,
         mode: Mode = "hybrid",
         intents: EscalationIntents | None = None,
+        matcher: TokenMatcher | None = None,
     ) -> None:
         self.catalog = catalog
         self.embedder = embedder
         self.store = store
-        self.retriever = Retriever(embedder, store, catalog, mode=mode, intents=intents)
+        self.matcher = matcher  # token states at ingest and the token-match signal (packaged model only)
+        self.retriever = Retriever(embedder, store, catalog, mode=mode, intents=intents, matcher=matcher)
 
     @property
     def mode(self) -> Mode:
@@ -43,7 +46,9 @@ class KnowledgeBase:
 
     def with_mode(self, mode: Mode) -> KnowledgeBase:
         """The same catalog, embedder and store searched another way (close only the original)."""
-        return KnowledgeBase(self.catalog, self.embedder, self.store, mode=mode, intents=self.retriever.intents)
+        return KnowledgeBase(
+            self.catalog, self.embedder, self.store, mode=mode, intents=self.retriever.intents, matcher=self.matcher
+        )
 
     async def write_article(self, row: ArticleRow, chunks: Sequence[Chunk], vectors: Vectors) -> None:
         """Replace one article's chunks everywhere.

@@ -26,6 +26,7 @@ from rag.errors import EmbedderError, StoreError
 from rag.intents import EscalationIntents
 from rag.models import Hit, Tier
 from rag.protocols import Embedder, Vectors, VectorStore
+from rag.token_match import TOKEN_EVIDENCE, TokenMatcher
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +71,7 @@ class Retrieval:
     unknown_terms: list[str] = field(default_factory=list)  # ticket words the KB never uses
     unknown_share: float = 0.0  # their share of the ticket's words, weighted by rarity (IDF)
     cooccurrence: float = 1.0  # share of the ticket's rare-word pairs found in one chunk (rag.cooccurrence)
+    token_match: float | None = None  # the ticket's words found in the top evidence (rag.token_match)
     timings_ms: dict[str, float] = field(default_factory=dict)
 
     @property
@@ -86,12 +88,14 @@ class Retriever:
         catalog: Catalog,
         mode: Mode = "hybrid",
         intents: EscalationIntents | None = None,
+        matcher: TokenMatcher | None = None,
     ) -> None:
         self.embedder = embedder
         self.store = store
         self.catalog = catalog
         self.mode = mode
         self.intents = intents or EscalationIntents.packaged()
+        self.matcher = matcher
 
     async def retrieve(self, query: str, top_articles: int = 5) -> Retrieval:
         mode: Mode = self.mode
@@ -100,6 +104,7 @@ class Retriever:
         timings: dict[str, float] = {}
         dense: list[tuple[str, float]] = []
         intent: tuple[float, str] = (0.0, "")
+        states: Vectors | None = None
         # The query is handed to the embedder first; the word-based searches run while the model does.
         dense_task = asyncio.create_task(self._dense(query, started, timings)) if mode != "keyword" else None
         try:
@@ -107,7 +112,7 @@ class Retriever:
         finally:
             if dense_task is not None:
                 try:
-                    dense, intent = await dense_task
+                    dense, intent, states = await dense_task
                 except (EmbedderError, StoreError) as exc:
                     # The catalog is local, so keyword search still answers when the dense side is down.
                     if mode == "dense":
@@ -120,17 +125,26 @@ class Retriever:
         result.unknown_terms, result.unknown_share = unknown, unknown_share
         result.cooccurrence = together
         result.query, (result.intent, result.intent_category) = query, intent
+        if self.matcher is not None and states is not None and result.articles:
+            hashes = [hit.chunk.content_hash for hit in result.evidence[:TOKEN_EVIDENCE]]
+            blobs = self.catalog.token_states(hashes)
+            if len(blobs) == len(set(hashes)):  # all or nothing: a partial match would read low
+                result.token_match = self.matcher.score(query, states, self.catalog, list(blobs.values()))
         timings["retrieve"] = _ms(started)
         result.timings_ms = timings
         return result
 
     async def _dense(
         self, query: str, started: float, timings: dict[str, float]
-    ) -> tuple[list[tuple[str, float]], tuple[float, str]]:
-        vector = await self.embedder.embed([query])
+    ) -> tuple[list[tuple[str, float]], tuple[float, str], Vectors | None]:
+        states: Vectors | None = None
+        if self.matcher is not None:
+            vector, states = await self.matcher.query_states(query)
+        else:
+            vector = await self.embedder.embed([query])
         timings["embed"] = _ms(started)
         dense = await self.store.query(vector[0], CANDIDATES)
-        return dense, await self._intent(vector)
+        return dense, await self._intent(vector), states
 
     async def _keyword(self, query: str) -> tuple[list[tuple[str, float]], list[str], float, float]:
         if self.catalog.chunk_count >= INLINE_KEYWORD_CHUNKS:

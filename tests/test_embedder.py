@@ -75,10 +75,11 @@ async def test_concurrent_queries_share_model_runs_and_a_repeated_query_is_cache
 async def test_a_failed_model_run_fails_every_caller_in_it_and_the_next_calls_work(
     embedder: LocalEmbedder, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    def broken(token_ids: list[list[int]]) -> None:
-        raise RuntimeError("ONNX runtime error: out of memory")
+    class BrokenSession:  # onnxruntime's InferenceSession, failing as it does when memory runs out
+        def run(self, outputs: object, feeds: object) -> None:
+            raise RuntimeError("ONNX runtime error: out of memory")
 
-    monkeypatch.setattr(embedder, "_run_model", broken)
+    monkeypatch.setattr(embedder, "_session", BrokenSession())
     results = await asyncio.gather(
         *(embedder.embed([f"never embedded before {i}"]) for i in range(5)),
         embedder.embed(["two texts", "at once"]),

@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from rag.errors import ConfigError, EmbedderError
 from rag.protocols import Vectors
@@ -135,11 +136,23 @@ def plan_runs(lengths: Sequence[int], *, max_batch: int = MAX_BATCH, budget: int
     return runs[::-1]
 
 
+def _token_states(hidden: Vectors, length: int) -> Vectors:
+    """One text's real tokens without [CLS] and [SEP], each row L2-normalised."""
+    rows = hidden[1 : max(1, length - 1)]
+    norms = np.linalg.norm(rows, axis=1, keepdims=True)
+    states: Vectors = (rows / np.clip(norms, 1e-12, None)).astype(np.float32)
+    return states
+
+
 class _Call:
     """The rows of one `embed` call: filled by the workers, handed to the caller when complete."""
 
-    def __init__(self, rows: int, dimension: int, loop: asyncio.AbstractEventLoop | None) -> None:
+    def __init__(
+        self, rows: int, dimension: int, loop: asyncio.AbstractEventLoop | None, *, tokens: bool = False
+    ) -> None:
         self.out = np.empty((rows, dimension), dtype=np.float32)
+        # Per-token states of each row when asked for (rag/token_match.py reads them).
+        self.tokens: list[Vectors] | None = [np.empty((0, dimension), np.float32)] * rows if tokens else None
         self.left = rows
         self.error: BaseException | None = None
         self.loop = loop
@@ -253,12 +266,16 @@ class LocalEmbedder:
         self._threads: list[threading.Thread] = []
         self._busy = 0
         self._runs_since_trim = 0
-        self._cache: OrderedDict[str, Vectors] = OrderedDict()
+        self._cache: OrderedDict[str, tuple[Vectors, npt.NDArray[np.float16] | None]] = OrderedDict()
         self.stats = EmbedStats()
 
     # --- the model ------------------------------------------------------------------------
     def _run_model(self, token_ids: list[list[int]]) -> Vectors:
         """Blocking: pad, run the encoder, mean-pool over real tokens, normalise."""
+        return self._run_model_states(token_ids)[0]
+
+    def _run_model_states(self, token_ids: list[list[int]]) -> tuple[Vectors, Vectors]:
+        """Blocking: (pooled sentence vectors, the encoder's padded per-token states)."""
         width = max(len(ids) for ids in token_ids)
         ids = np.zeros((len(token_ids), width), dtype=np.int64)
         mask = np.zeros_like(ids)
@@ -273,7 +290,7 @@ class LocalEmbedder:
         pooled = (hidden * weights).sum(axis=1) / np.clip(weights.sum(axis=1), 1e-9, None)
         norms = np.linalg.norm(pooled, axis=1, keepdims=True)
         normalised: Vectors = (pooled / np.clip(norms, 1e-12, None)).astype(np.float32)
-        return normalised
+        return normalised, hidden
 
     def _tokens(self, texts: Sequence[str]) -> list[list[int]]:
         if len(texts) == 1:
@@ -281,9 +298,9 @@ class LocalEmbedder:
         return [e.ids for e in self._tokenizer.encode_batch(list(texts))]
 
     # --- the workers ----------------------------------------------------------------------
-    def _submit(self, texts: Sequence[str], loop: asyncio.AbstractEventLoop | None) -> _Call:
+    def _submit(self, texts: Sequence[str], loop: asyncio.AbstractEventLoop | None, *, tokens: bool = False) -> _Call:
         token_ids = self._tokens(texts)
-        call = _Call(len(texts), self.dimension, loop)
+        call = _Call(len(texts), self.dimension, loop, tokens=tokens)
         if len(texts) == 1:
             jobs = [_Job([token_ids[0]], [(call, 0)], 0, single=True)]
         else:
@@ -312,9 +329,10 @@ class LocalEmbedder:
                 job = self._take()
                 self._busy += 1
             vectors: Vectors | None = None
+            hidden: Vectors | None = None
             error: EmbedderError | None = None
             try:
-                vectors = self._run_model(job.token_ids)
+                vectors, hidden = self._run_model_states(job.token_ids)
             except Exception as exc:  # onnxruntime raises its own untyped errors
                 error = EmbedderError(self.name, f"local model failed: {exc}")
             finished = []
@@ -333,6 +351,8 @@ class LocalEmbedder:
                     if call.error is not None:
                         continue
                     call.out[index] = vectors[row]
+                    if call.tokens is not None and hidden is not None:
+                        call.tokens[index] = _token_states(hidden[row], len(job.token_ids[row]))
                     call.left -= 1
                     if call.left == 0:
                         finished.append(call)
@@ -372,20 +392,49 @@ class LocalEmbedder:
     async def embed(self, texts: Sequence[str]) -> Vectors:
         if not texts:
             return np.zeros((0, self.dimension), dtype=np.float32)
+        return (await self._embed(texts, tokens=False))[0]
+
+    async def embed_tokens(self, texts: Sequence[str]) -> tuple[Vectors, list[Vectors]]:
+        """The sentence vectors and, from the same model run, each text's token states.
+
+        Token states: one L2-normalised row per real token ([CLS] and [SEP] dropped), in
+        `token_ids(text)` order without its first and last id."""
+        if not texts:
+            return np.zeros((0, self.dimension), dtype=np.float32), []
+        vectors, states = await self._embed(texts, tokens=True)
+        assert states is not None
+        return vectors, states
+
+    async def _embed(self, texts: Sequence[str], *, tokens: bool) -> tuple[Vectors, list[Vectors] | None]:
         if len(texts) == 1:
             cached = self._cache.get(texts[0])
-            if cached is not None:
+            if cached is not None and (cached[1] is not None or not tokens):
                 self._cache.move_to_end(texts[0])
                 self.stats.cache_hits += 1
-                return cached.copy()
-        call = self._submit(texts, asyncio.get_running_loop())
+                states = [cached[1].astype(np.float32)] if tokens and cached[1] is not None else None
+                return cached[0].copy(), states
+        call = self._submit(texts, asyncio.get_running_loop(), tokens=tokens)
         assert call.future is not None
         vectors = await call.future
         if len(texts) == 1:
-            self._cache[texts[0]] = vectors.copy()
+            # Token states kept at half precision: ~45 KB a ticket instead of 90.
+            half = call.tokens[0].astype(np.float16) if call.tokens is not None else None
+            self._cache[texts[0]] = (vectors.copy(), half)
             if len(self._cache) > QUERY_CACHE:
                 self._cache.popitem(last=False)
-        return vectors
+        return vectors, call.tokens
+
+    def token_ids(self, text: str) -> list[int]:
+        """The ids the model reads for `text` (truncated like every run)."""
+        return list(self._tokenizer.encode(text).ids)
+
+    def token_offsets(self, text: str) -> list[tuple[int, int]]:
+        """Character span of each token the model reads for `text`, [CLS] and [SEP] dropped."""
+        offsets = self._tokenizer.encode(text).offsets
+        return [(int(a), int(b)) for a, b in offsets[1:-1]]
+
+    def vocabulary(self) -> dict[str, int]:
+        return dict(self._tokenizer.get_vocab())
 
     def _idle(self) -> None:
         with self._drained:
