@@ -27,6 +27,8 @@ _SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"“(])")
 
 def stem(word: str) -> str:
     """Crude suffix stripping: enough for 'codes' ~ 'code', 'deleting' ~ 'delete'."""
+    if len(word) < 4 or word[-1] not in "gds":  # too short to lose a suffix, or ends in none of them
+        return word
     for suffix in ("ing", "ed", "es", "s"):
         if word.endswith(suffix) and len(word) - len(suffix) >= 3:
             return word[: -len(suffix)]

@@ -6,6 +6,7 @@ import asyncio
 import io
 import json
 import logging
+import sqlite3
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -80,6 +81,22 @@ async def test_generate_response_answers_with_the_answer_schema(client: TestClie
     assert answer.request_id == resp.headers["X-Request-ID"]
     assert answer.sources[0].article_id == "reset-your-password"
     assert answer.backends.embedder == "local-minilm" and answer.draft
+
+
+async def test_the_answer_sent_is_the_answer_recorded(client: TestClient[Any, Any], data_dir: Path) -> None:
+    for route in ("generate-response", "required-data"):
+        resp = await client.post(f"/api/v1/{route}", json={"ticket": PASSWORD_TICKET}, headers={"X-API-Key": KEY})
+        assert resp.status == 200 and resp.content_type == "application/json"
+        body = (await resp.read()).decode()
+        db = sqlite3.connect(data_dir / "feedback.sqlite3")
+        try:
+            (stored,) = db.execute(
+                "select answer_json from answers where request_id = ?", (resp.headers["X-Request-ID"],)
+            ).fetchone()
+        finally:
+            db.close()
+        assert stored == body  # the very text sent, kept for the rating that may follow
+        assert Answer.model_validate_json(body).model_dump_json() == body
 
 
 async def test_required_data_uses_the_same_answer_schema(client: TestClient[Any, Any]) -> None:

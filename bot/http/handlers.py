@@ -102,17 +102,18 @@ def _caller(request: web.Request) -> str:
     return client if client.startswith("key-") else "open-api"
 
 
-async def _record(request: web.Request, ticket: TicketRequest, answer: Answer, view: str) -> None:
+async def _record(request: web.Request, ticket: TicketRequest, answer: Answer, view: str) -> AnswerRecord:
     text = f"{ticket.subject}\n\n{ticket.ticket}" if ticket.subject else ticket.ticket
     record = AnswerRecord(answer=answer, ticket=text, user=_caller(request), door=HTTP_DOOR, view=view)
     try:
         await asyncio.to_thread(request.app[RECORDS].record_answer, record)
     except Exception:  # the answer matters more than its record: serve it, say loudly what was lost
         log.exception("could not record answer request_id=%s", answer.request_id)
+    return record
 
 
 async def _answered(request: web.Request, ticket: TicketRequest, answer: Answer, view: str) -> web.Response:
-    await _record(request, ticket, answer, view)
+    record = await _record(request, ticket, answer, view)
     request.app[STATE].note_answer(answer)
     b = answer.backends
     request[LOG_FIELDS] = {
@@ -122,7 +123,8 @@ async def _answered(request: web.Request, ticket: TicketRequest, answer: Answer,
         "backends": f"{b.embedder}/{b.store}/{b.drafter}",
         "degraded": answer.degraded,
     }
-    return json_bytes(answer)
+    # The JSON the store kept (serialised once, in the store's thread): the same text json_bytes would make.
+    return web.Response(body=record.answer_json().encode(), content_type=JSON)
 
 
 async def search(request: web.Request) -> web.Response:

@@ -44,10 +44,18 @@ class AnswerRecord:
     thread_ts: str | None = None
     message_ts: str | None = None
     created_at: float = field(default_factory=time.time)
+    _answer_json: str | None = field(default=None, init=False, repr=False, compare=False)
 
     @property
     def request_id(self) -> str:
         return self.answer.request_id
+
+    def answer_json(self) -> str:
+        """The answer as JSON, serialised once: the store keeps this text, and the HTTP door sends
+        the same text as its response (the answer is not changed after it is recorded)."""
+        if self._answer_json is None:
+            self._answer_json = self.answer.model_dump_json()
+        return self._answer_json
 
 
 @dataclass

@@ -251,7 +251,7 @@ class PostgresRecordStore:
             a.confidence.level,
             a.confidence.score,
             _sources(a),
-            a.model_dump_json(),
+            record.answer_json(),
         )
 
         def work(db: Conn) -> None:

@@ -135,7 +135,7 @@ class SqliteRecordStore:
                     a.confidence.level,
                     a.confidence.score,
                     _sources(a),
-                    a.model_dump_json(),
+                    record.answer_json(),
                 ),
             )
 

@@ -36,6 +36,7 @@ than the IDF score, and cost 250-600 ms an answer on two cores against about 3 m
 from __future__ import annotations
 
 import functools
+import heapq
 import math
 import re
 from collections.abc import Sequence
@@ -85,13 +86,38 @@ class Frequencies(Protocol):
     def counts(self) -> tuple[int, int]: ...
 
 
-@dataclass
+@dataclass(frozen=True, slots=True)
+class _Group:
+    """A candidate's pieces and what scoring reads from them; depends only on the chunk's text (cached)."""
+
+    pieces: tuple[Piece, ...]
+    words: frozenset[str]  # kb_words of the text the relevance score reads: text and command of each piece
+    spoken: frozenset[str]  # kb_words of the pieces' texts alone (what the overlap check compares)
+    cost: int  # words of all its pieces
+    concrete: bool  # holds a command, a number or a path through the UI
+    warns: bool  # a sentence of it is a note or a warning
+    ends_in_note: bool
+
+    @classmethod
+    def of(cls, pieces: tuple[Piece, ...]) -> _Group:
+        return cls(
+            pieces=pieces,
+            words=kb_words(" ".join(f"{p.text} {p.code}".strip() for p in pieces)),
+            spoken=kb_words(" ".join(p.text for p in pieces)),
+            cost=sum(p.words for p in pieces),
+            concrete=any(p.code or _CONCRETE.search(p.text) for p in pieces),
+            warns=any(p.note or _warns(p.text) for p in pieces if p.kind == "sentence"),
+            ends_in_note=pieces[-1].note,
+        )
+
+
+@dataclass(eq=False, slots=True)
 class _Option:
     """A candidate for the draft: one or more pieces of one chunk that go together."""
 
     hit: Hit
     article: int  # rank of its article among the drafted ones
-    pieces: tuple[Piece, ...]
+    group: _Group
     score: float = 0.0
     relevance: float = 0.0  # of its text to the ticket, in [0, 1]
     heading: float = 0.0  # of its article title and section heading
@@ -101,8 +127,8 @@ class _Option:
     concrete: bool = False  # holds a command, a number or a path through the UI
 
     @property
-    def text(self) -> str:
-        return " ".join(f"{p.text} {p.code}".strip() for p in self.pieces)
+    def pieces(self) -> tuple[Piece, ...]:
+        return self.group.pieces
 
     def rescore(self) -> None:
         own = self.relevance + HEADING_WEIGHT * self.heading * min(1.0, 4 * self.relevance)
@@ -111,10 +137,6 @@ class _Option:
             self.score *= CONCRETE_BONUS
         if self.warning:
             self.score *= WARNING_BONUS
-
-    @property
-    def keys(self) -> set[tuple[str, int]]:
-        return {(self.hit.chunk.id, p.index) for p in self.pieces}
 
 
 @dataclass
@@ -194,22 +216,23 @@ class ExtractiveDrafter:
         """Every candidate of the best articles' chunks, scored against the ticket."""
         articles = list(dict.fromkeys(h.chunk.article_id for h in evidence))[:MAX_ARTICLES]
         pool = [h for h in evidence if h.chunk.article_id in articles and h.chunk.kind != "related"]
+        share = _Share(weights)
         options: list[_Option] = []
         for hit in pool:
             article = articles.index(hit.chunk.article_id)
             prior = ARTICLE_PRIOR[min(article, len(ARTICLE_PRIOR) - 1)]
-            heading = _lexical(f"{hit.chunk.title} {hit.chunk.heading_path}", weights)
-            section = _lexical(hit.chunk.embedding_text(), weights)
+            heading = share(kb_words(f"{hit.chunk.title} {hit.chunk.heading_path}"))
+            section = share(kb_words(hit.chunk.embedding_text()))
             if hit.dense is not None:  # the chunk's cosine to the ticket, already computed by retrieval
                 section = (1 - SECTION_DENSE) * section + SECTION_DENSE * min(
                     1.0, max(0.0, (hit.dense - DENSE_FLOOR) / DENSE_SPAN)
                 )
-            for pieces in _groups(parse(hit.chunk.text)):
-                option = _Option(hit, article, pieces, heading=heading, prior=prior, section=section)
-                option.relevance = _lexical(option.text, weights)
-                option.concrete = any(p.code or _CONCRETE.search(p.text) for p in pieces)
-                warning = any(p.note or _warns(p.text) for p in pieces if p.kind == "sentence")
-                option.warning = article == 0 and warning and (hit.chunk.tier is Tier.CRITICAL or pieces[-1].note)
+            critical = hit.chunk.tier is Tier.CRITICAL
+            for group in _candidates(hit.chunk.text):
+                option = _Option(hit, article, group, heading=heading, prior=prior, section=section)
+                option.relevance = share(group.words)
+                option.concrete = group.concrete
+                option.warning = article == 0 and group.warns and (critical or group.ends_in_note)
                 option.rescore()
                 options.append(option)
         return options
@@ -223,13 +246,28 @@ def _warns(sentence: str) -> bool:
     return bool(_WARNING.search(sentence))  # KB text only: cached across answers
 
 
-def _lexical(text: str, weights: dict[str, float]) -> float:
-    """The share of the ticket's weighted words that `text` holds."""
-    total = sum(weights.values())
-    if not total:
-        return 0.0
-    held = kb_words(text)
-    return sum(w for k, w in weights.items() if k in held) / total
+class _Share:
+    """The share of the ticket's weighted words that a text holds (the text given as its kb_words)."""
+
+    def __init__(self, weights: dict[str, float]) -> None:
+        self._weights = weights
+        self._items = list(weights.items())
+        self._total = sum(weights.values())
+
+    def __call__(self, held: frozenset[str]) -> float:
+        if not self._total:
+            return 0.0
+        common = held.intersection(self._weights)
+        if len(common) <= 1:  # most texts hold one of the ticket's words or none
+            return sum(self._weights[k] for k in common) / self._total
+        return sum(w for k, w in self._items if k in common) / self._total  # in the weights' order, as always
+
+
+@functools.lru_cache(maxsize=8_192)
+def _candidates(text: str) -> tuple[_Group, ...]:
+    """The candidates of a chunk's text, with what scoring reads from each (KB text only: cached, as
+    `parse` is, because the same chunks come back answer after answer)."""
+    return tuple(_Group.of(pieces) for pieces in _groups(parse(text)))
 
 
 def _groups(pieces: Sequence[Piece]) -> list[tuple[Piece, ...]]:
@@ -269,36 +307,55 @@ def _select(options: list[_Option], budget: int) -> _Selection:
     """The best candidates while they stay near the best score, say something new and fit the budget.
 
     Picked one at a time: after each pick, the sentences next to it in its paragraph move up (an
-    explanation often takes two sentences)."""
+    explanation often takes two sentences). The best is the highest score (times the bonus once a
+    neighbour was chosen), the earliest candidate on a tie; a heap keeps them in that order, and a
+    candidate whose score moved up is pushed again (its first entry is skipped when it comes up)."""
     chosen = _Selection()
     if not options:
         return chosen
     floor = max(MINIMUM, RELATIVE * max(o.score for o in options))
     seen: list[frozenset[str]] = []
-    boost: dict[tuple[str, int], float] = {}
     # A candidate must hold some of the ticket's words itself: its section alone does not make it relevant
     # (unless no candidate does: then the best section says what the KB has on the topic).
     left = [o for o in options if o.score >= floor and o.relevance > 0]
     if not left:
         best = max(options, key=lambda o: o.score).hit.chunk.id
         left = [o for o in options if o.hit.chunk.id == best]
-    while left:
-        option = max(left, key=lambda o: o.score * max((boost.get(k, 1.0) for k in o.keys), default=1.0))
-        left.remove(option)
-        new = [p for p in option.pieces if (option.hit.chunk.id, p.index) not in chosen.pieces]
+    holding: dict[tuple[str, int], list[int]] = {}  # piece -> the candidates (positions in `left`) that hold it
+    for position, o in enumerate(left):
+        chunk_id = o.hit.chunk.id
+        for p in o.pieces:
+            holding.setdefault((chunk_id, p.index), []).append(position)
+    boosted = [False] * len(left)
+    done = [False] * len(left)
+    heap = [(-o.score, position, False) for position, o in enumerate(left)]  # (-score, position, with bonus)
+    heapq.heapify(heap)
+    while heap:
+        _, position, with_bonus = heapq.heappop(heap)
+        if done[position] or (boosted[position] and not with_bonus):
+            continue  # taken already, or its score has moved up since this entry was pushed
+        done[position] = True
+        option = left[position]
+        chunk_id = option.hit.chunk.id
+        pieces = option.pieces
+        new = [p for p in pieces if (chunk_id, p.index) not in chosen.pieces]
         if not new:
             continue
-        words = kb_words(" ".join(p.text for p in new))
-        if words and any(len(words & other) >= 0.7 * len(words) for other in seen):
-            continue  # says what a chosen sentence already says
-        cost = sum(p.words for p in new)
+        whole = len(new) == len(pieces)
+        cost = option.group.cost if whole else sum(p.words for p in new)
         if chosen.pieces and chosen.used + cost > budget:
             continue
-        for piece in option.pieces:
-            chosen.pieces.setdefault((option.hit.chunk.id, piece.index), (piece, option))
+        words = option.group.spoken if whole else kb_words(" ".join(p.text for p in new))
+        if words and any(len(words & other) >= 0.7 * len(words) for other in seen):
+            continue  # says what a chosen sentence already says
+        for piece in pieces:
+            chosen.pieces.setdefault((chunk_id, piece.index), (piece, option))
             if piece.kind == "sentence":
                 for near in (piece.index - 1, piece.index + 1):
-                    boost[(option.hit.chunk.id, near)] = NEIGHBOUR_BONUS
+                    for other in holding.get((chunk_id, near), ()):
+                        if not done[other] and not boosted[other]:
+                            boosted[other] = True
+                            heapq.heappush(heap, (-(left[other].score * NEIGHBOUR_BONUS), other, True))
         seen.append(words)
         chosen.used += cost
     return chosen

@@ -61,7 +61,8 @@ class SqliteVectorStore:
         k = min(top_k, len(ids))
         top = np.argpartition(-scores, k - 1)[:k]
         top = top[np.argsort(-scores[top])]
-        return [(ids[i], float(scores[i])) for i in top]
+        # .tolist(): Python ints and floats in one call (the same values float() gives one by one)
+        return list(zip([ids[i] for i in top.tolist()], scores[top].tolist(), strict=True))
 
     async def query(self, vector: Vectors, top_k: int) -> list[tuple[str, float]]:
         ids, _ = self._fresh_matrix()
