@@ -6,14 +6,17 @@
     # ["order number"]
 
 A sentence asks when it tells the customer what to send ("include", "provide", "tell us", "we
-will need", "you'll need your …"); the noun phrases after that verb are the items, cut at the
-clause that follows ("… so we can find it") and split at commas and "and the …". Phrases that
+will need", "the agent will ask for", "you'll need your …"; not "updated to include", which says
+what something is for); the noun phrases after that verb are the items, cut at the clause that
+follows ("… so we can find it", "… printed on the frame") and split at commas and "and the …";
+"either the card's last 4 digits or your last invoice number" is one item. Phrases that
 are not data (a role, an action) and secrets (passwords, tokens, one-time codes) are dropped: an
 agent must never ask for a secret. In a requirements section ("Before you start", "What you'll
 need") or under a lead-in that asks ("… contact support with:") a bare list item is an item too, in
 its own words ("signed authorisation on company letterhead from a director"). "You need to be an
-owner" (in a requirements section), "Only the owner or a billing admin can …" and "The request must
-come from the account owner" (anywhere) ask whether the customer holds that role.
+owner" (in a requirements section), "Only the owner or a billing admin can …", "The request must
+come from the account owner" and "A workspace owner can't …" (anywhere) ask whether the customer
+holds that role; "If your company signs in with SSO, …" in a requirements list asks whether it does.
 """
 
 from __future__ import annotations
@@ -30,8 +33,10 @@ def _re(pattern: str) -> re.Pattern[str]:
 
 # A verb that asks for data; what follows it is the object. "Strong" verbs ask on their own.
 _STRONG = _re(
-    r"\b(?:send us|tell us|let us know|give us|share with us|(?:we|support|our (?:support )?team|the [\w-]+ team)"
-    r"(?:'ll| will| may| might)? (?:need|ask (?:you )?for|require)s?(?: to (?:know|see|have))?|"
+    r"\b(?:send us|tell us|let us know|give us|share with us|"
+    r"(?:we|support|our (?:support )?team|the [\w-]+ team|(?:the|an|our) (?:support )?agents?)"
+    r"(?:'ll| will| may| might| can)? (?:need|ask (?:you )?(?:for|to (?:provide|send|share|confirm))|require)s?"
+    r"(?: to (?:know|see|have))?|"
     r"you(?:'ll| will)? need (?:to (?:provide|include|send|have|know|give us) )?(?=(?:your|the|an?|both)\b)|"
     r"(?:have|keep) (?=(?:your|the)\b[^.]{2,60}\b(?:ready|handy|to hand|on hand)\b)|"
     r"contact (?:us|support|[\w ]{0,30}team) with|make sure (?:you have|to include) )"
@@ -57,7 +62,14 @@ _BE_ROLE = _re(r"\byou (?:need|have|must) (?:to )?be (?P<role>(?:an?|the) [^.,;:
 _ROLE = r"(?:owner|admin|administrator|manager|maintainer|moderator|billing contact|account holder)s?"
 _ROLES = rf"(?:the |an? )?(?:[\w-]+ ){{0,2}}?{_ROLE}(?: or (?:the |an? )?(?:[\w-]+ ){{0,5}}?(?:{_ROLE}|role))?"
 _ONLY_ROLE = _re(
-    rf"\b(?:only (?P<only>{_ROLES}) (?:can|may|is able to|are able to)\b|must come from (?P<source>{_ROLES})\b)"
+    rf"\b(?:only (?P<only>{_ROLES}) (?:can|may|is able to|are able to)\b|must come from (?P<source>{_ROLES})\b|"
+    rf"(?:^|: )(?P<barred>(?:an?|the) (?:[\w-]+ ){{0,2}}?{_ROLE}) (?:can'?t|cannot|can not|isn'?t able to)\b)"
+)
+# A condition of the customer's setup in a requirements list ("If your company signs in with single
+# sign-on (SSO), you don't have a password"): the agent has to know whether it holds.
+_CONDITION = _re(
+    r"^if (?P<subject>you|your (?:[\w-]+ ){0,2}?[\w-]+)(?P<verb> use| uses| (?:sign|log)s? in (?:with|through|via))\b"
+    r" (?P<rest>[^,;:]{2,60}),"
 )
 # A lead-in whose list is what to send: "Ask an admin to contact support from a company address with:".
 _ASKING_LEAD = _re(r"\b(?:contact(?:ing)? (?:us|support|[\w ]{0,30}team)|write to (?:us|support)|reply to)\b.*\bwith:$")
@@ -70,13 +82,16 @@ _PARENS = re.compile(r"\s*\([^)]*\)")
 _PURPOSE = _re(r"\s+(?:so that|so|in order|because|to help|to make)\b|[;:!?]|\.(?:\s|$)|\s[-–—]\s")
 _CLAUSE = _re(
     r"\s+(?:when|whenever|if|before|after|which|that|who|where|while|from|for|by|via|on|at|in|into|as|unless|"
-    r"otherwise|then|to (?!the\b|your\b|a\b)\w+|you|we|ready|handy|to hand|on hand)\b"
+    r"otherwise|then|to (?!the\b|your\b|a\b)\w+|you|we|ready|handy|to hand|on hand|"
+    # a participle that says where the item is found: "the bike number printed on the frame"
+    r"(?:[a-z]+ed|shown|written|seen|found|given|sent) (?=(?:on|in|at|under|by|from|below|above|next to)\b))\b"
 )
 _SPLIT = _re(
-    r"\s*,\s*(?:and\s+|or\s+)?|\s+(?:and|or|as well as|plus)\s+(?=(?:your|the|an?|any|which|what|where|when|how)\b)"
+    r"\s*,\s*(?:and\s+|or\s+)?|"
+    r"\s+(?:and|or|as well as|plus)\s+(?=(?:your|the|an?|any|either|which|what|where|when|how)\b)"
 )
 _PAIR = _re(r"^(\S+\s+\S+.*?)\s+(?:and|or)\s+(?!its\b|their\b)(\S+\s+\S+.*)$")
-_DETERMINER = _re(r"^(?:(?:your|the|an?|any|all|its|their|our|both|some|each|every|this|that|these|those)\s+)+")
+_DETERMINER = _re(r"^(?:(?:your|the|an?|any|all|its|their|our|both|either|some|each|every|this|that|these|those)\s+)+")
 _WH = _re(r"^(?:which|what|where|when|how|whether|who)\b")
 DATA_HEADS = frozenset(
     """number numbers id ids code codes address addresses name names username usernames email e-mail emails
@@ -123,21 +138,31 @@ def _asked_items(text: str, requirements: bool) -> tuple[tuple[str, str], ...]:
 @functools.lru_cache(maxsize=32_768)
 def asks(sentence: str) -> bool:
     """True when the sentence asks the customer to send something (used with the fallback vocabulary)."""
-    return bool(_STRONG.search(sentence) or (_WEAK.search(sentence) and _SUPPORT.search(sentence)))
+    return bool(_STRONG.search(sentence) or (_weak(sentence) and _SUPPORT.search(sentence)))
+
+
+# "packages not updated to include the fixed version": a verb's purpose, not an ask ("be sure to include" is one).
+_INFINITIVE = _re(r"\b(?!(?:sure|remember|forget|need|needs|want|wants|have|has|please|also|always)\b)\w+ to $")
+
+
+def _weak(text: str) -> list[re.Match[str]]:
+    """The weak verbs of `text` that ask (imperatives), not those that say what something is for."""
+    return [m for m in _WEAK.finditer(text) if not _INFINITIVE.search(text[max(0, m.start() - 30) : m.start()])]
 
 
 def _items_of(sentence: str, *, requirements: bool, listed: bool) -> list[str]:
     text = _PARENS.sub("", _LIST_ITEM.sub("", sentence)).strip()
-    objects: list[str] = []
-    for cue in (_STRONG, _WEAK):
-        for match in cue.finditer(text):
-            if cue is _WEAK and not _SUPPORT.search(text):
-                continue
-            objects.append(text[match.end() :])
+    objects = [text[match.end() :] for match in _STRONG.finditer(text)]
+    if _SUPPORT.search(text):
+        objects += [text[match.end() :] for match in _weak(text)]
     only = _ONLY_ROLE.search(text)
     if only:
-        return [ROLE_ITEM + _role_phrase((only.group("only") or only.group("source")).strip())]
+        role = (only.group("only") or only.group("source") or only.group("barred")).strip()
+        return [ROLE_ITEM + _role_phrase(role[0].lower() + role[1:])]
     if requirements:
+        condition = _CONDITION.match(_LIST_ITEM.sub("", sentence).strip())
+        if condition:
+            return [_whether(condition)]
         role = _BE_ROLE.search(text)
         if role:
             cut = _CLAUSE.search(role.group("role"))
@@ -155,6 +180,17 @@ def _items_of(sentence: str, *, requirements: bool, listed: bool) -> list[str]:
     return items
 
 
+def _whether(condition: re.Match[str]) -> str:
+    """ "If your company signs in with SSO," -> "whether the customer's company signs in with SSO"."""
+    subject = condition.group("subject")
+    verb = condition.group("verb").strip()
+    if subject.lower() == "you":
+        subject, verb = "the customer", re.sub(r"^(use|sign|log)\b", r"\1s", verb, flags=re.IGNORECASE)
+    else:
+        subject = "the customer's " + subject.split(" ", 1)[1]
+    return f"whether {subject} {verb} {condition.group('rest').strip()}"
+
+
 def _role_phrase(role: str) -> str:
     """ "workspace owner" -> "the workspace owner"; "organization owners" -> "one of the organization owners"."""
     if re.match(r"(?i)(?:the|an?) ", role):
@@ -165,27 +201,42 @@ def _role_phrase(role: str) -> str:
 
 def _phrases(obj: str, *, whole: bool = False) -> list[str]:
     """The data items an object names. A list item (`whole`) is one item in its own words, its
-    place or source kept ("signed authorisation on company letterhead from a director")."""
+    place or source kept ("signed authorisation on company letterhead from a director"); "either
+    the card's last 4 digits or your last invoice number" is one item, either of which will do."""
     stop = _PURPOSE.search(obj)
     out: list[str] = []
-    for part in _SPLIT.split(obj[: stop.start()] if stop else obj):
-        part = _clean(part)
-        if whole:
-            relative = _RELATIVE.search(part)
-            full = _clean(part[: relative.start()] if relative else part)
-            cut = _CLAUSE.search(full)
-            if cut and _is_data(full[: cut.start()]) and len(full.split()) <= MAX_LISTED_WORDS:
-                out.append(full)
-                continue
-        if not _WH.match(part) and not _contact_clause(part):
-            cut = _CLAUSE.search(part)
-            part = part[: cut.start()] if cut else part
-        pieces = [part]
-        pair = _PAIR.match(part)
-        if pair and _is_data(pair.group(1)) and _is_data(pair.group(2)):
-            pieces = [pair.group(1), pair.group(2)]  # "ride ID and bike number"
-        out += [p for p in map(_clean, pieces) if _is_data(p)]
+    parts = _SPLIT.split(obj[: stop.start()] if stop else obj)
+    while parts:
+        part = parts.pop(0)
+        items = _part_items(part, whole=whole)
+        if _EITHER.match(part.strip()) and parts and len(items) == 1:
+            other = _part_items(parts[0], whole=whole)
+            if len(other) == 1:
+                parts.pop(0)
+                items = [f"{items[0]} or {other[0]}"]
+        out += items
     return out
+
+
+_EITHER = _re(r"^(?:your |the )?either\b")
+
+
+def _part_items(part: str, *, whole: bool) -> list[str]:
+    part = _clean(part)
+    if whole:
+        relative = _RELATIVE.search(part)
+        full = _clean(part[: relative.start()] if relative else part)
+        cut = _CLAUSE.search(full)
+        if cut and _is_data(full[: cut.start()]) and len(full.split()) <= MAX_LISTED_WORDS:
+            return [full]
+    if not _WH.match(part) and not _contact_clause(part):
+        cut = _CLAUSE.search(part)
+        part = part[: cut.start()] if cut else part
+    pieces = [part]
+    pair = _PAIR.match(part)
+    if pair and _is_data(pair.group(1)) and _is_data(pair.group(2)):
+        pieces = [pair.group(1), pair.group(2)]  # "ride ID and bike number"
+    return [p for p in map(_clean, pieces) if _is_data(p)]
 
 
 def _contact_clause(phrase: str) -> bool:

@@ -24,7 +24,7 @@ from rag.intake import Intake
 from rag.knowledge import KnowledgeBase
 from rag.models import Answer, Backends, Citation, Draft, Hit, RequiredItem, Source, Ticket
 from rag.protocols import Drafter
-from rag.required_data import finalize, required_data
+from rag.required_data import finalize, required_data, top_sections
 from rag.retrieve import Retrieval
 from rag.settings import Settings
 
@@ -145,7 +145,8 @@ class Engine:
 
     async def _required(self, ticket: Ticket, evidence: list[Hit], escalate: bool) -> list[RequiredItem]:
         topics = await self.intake.match(ticket.text())
-        return required_data(ticket.text(), evidence, escalate=escalate, topics=topics)
+        sections = [] if escalate else top_sections(self.kb.catalog, evidence)  # the best article's other sections
+        return required_data(ticket.text(), evidence, escalate=escalate, topics=topics, sections=sections)
 
     async def _draft(
         self, ticket: Ticket, evidence: list[Hit], required: list[RequiredItem], escalate: bool, retrieval: Retrieval

@@ -10,13 +10,18 @@ such as "ride ID" or "invoice number", …). "X or Y" is given when either part 
 when both are. The customer must never be asked for what they already wrote, and only what they
 wrote counts: a quoted error line is not the whole log (a pasted code block is), a device ("Pixel
 8") is not its system's version ("Android 14"), a month ("since August") is not a date, and "I'm an
-admin" answers whether the customer holds a role.
+admin" answers whether the customer holds a role. An organization named like the product ("our
+Tallyhive workspace": words the KB itself uses) is not the customer's organization. The patterns
+that ignore case run on the lower-cased ticket, read once.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Set
 from dataclasses import dataclass, field
+
+from rag.text import content_words
 
 Kind = str  # "email" | "username" | "error" | "version" | "url" | "amount" | "date" | … | "id:<noun>"
 
@@ -35,7 +40,7 @@ ERROR_CODES = (
     re.compile(r"\bE[A-Z]{3,}\b"),  # EACCES, ENOSPC
     re.compile(r"\b[A-Z]{2,4}-\d{3}\b(?!-)"),  # TH-429
     re.compile(r"\bnpm ERR!|\b[A-Z][a-z]+(?:Error|Exception)\b|(?i:\bsegfault|\bsegmentation fault)"),
-    _re(r"\bHTTP(?:/\d(?:\.\d)?)?\s*[1-5]\d\d\b"),  # HTTP 403
+    _re(r"\bhttp(?:/\d(?:\.\d)?)?\s*[1-5]\d\d\b"),  # HTTP 403
     _re(r"\b(?:error|status)(?: code)?\s*[:#]?\s*-?\d{2,}\b"),  # error 1603, status 502
     re.compile(
         r"\b[45]\d\d (?:[A-Z][a-z]+|(?i:error))\b|(?i:\b(?:with|returns?|returned|gives?|throws?|an?))\s+[45]\d\d\b"
@@ -87,13 +92,13 @@ ORGANIZATION = _re(
     r"business|enterprise|team|shared|test|family)\b)[a-z][\w-]{3,}\s+(?:org|organi[sz]ation|workspace)\b"
 )
 # An identifier: a token with at least three digits ("123456", "INV-2026-0042", "#A-55821", "R-5512").
-IDENTIFIER = _re(r"#?\b(?:[A-Z]{1,5}-?)?\d[\w-]{2,}\b|#[A-Z0-9][\w-]{2,}\b")
+IDENTIFIER = _re(r"#?\b(?:[A-Z]{1,5}[-_]?)?\d[\w-]{2,}\b|#[A-Z0-9][\w-]{2,}\b")
 YEAR = re.compile(r"(?:19|20)\d\d")
 _ID_NEAR = 24  # characters between a noun ("order", "ride") and its number
 _ID_WORDS = r"(?:numbers?|no\.?|nr\.?|num|ids?|#|codes?|references?|ref|keys?)"
 
 # A command's output pasted as it is: three lines or more in a row that are indented or look like a log.
-OUTPUT = re.compile(r"(?m)(?:^(?: {4}|\t|\$ |> |npm ERR!|error:|fatal:|warning:).*\n){3,}", re.IGNORECASE)
+OUTPUT = re.compile(r"(?m)(?:^(?: {4}|\t|\$ |> |npm err!|error:|fatal:|warning:).*\n){3,}", re.IGNORECASE)
 # The customer says which role they hold ("I'm an admin in the workspace", "as the owner").
 ROLE = _re(
     r"\b(?:i am|i'm|im|as|we are|we're)\s+(?:an?|the|one of the)\s+(?:[\w-]+\s+){0,2}?"
@@ -182,32 +187,72 @@ class Given:
 NAMED = r"(?:@[\w-]+/[\w.-]+|[\"'`][^\"'`\n]{2,60}[\"'`]|[\w.@-]*[-_/.\d][\w.@/-]*|called \S+|named \S+)"
 
 
-def read_ticket(text: str) -> Given:
+def read_ticket(text: str, known: Set[str] | Callable[[], Set[str]] = frozenset()) -> Given:
+    """What `text` gives. `known`: the stemmed words of the KB sections the answer reads (or what
+    returns them, asked only when the ticket seems to name an organization): a name they use ("our
+    Tallyhive workspace") is the product's, not the customer's organization."""
     given = Given(text=text)
-    plain = MONEY.sub(" ", MONTH.sub(" ", DATE.sub(" ", EMAIL.sub(" ", text))))  # left for versions, names, URLs
+    low = text.lower()  # the case-insensitive patterns run on it as they are, several times faster
+    plain = low  # what is left for versions, names and URLs
+    for pattern in (EMAIL, DATE, MONTH, MONEY):
+        plain = _LOW[pattern].sub(" ", plain)
     checks: dict[Kind, bool] = {
-        "email": bool(EMAIL.search(text)),
-        "error": error_given(text),
-        "version": bool(VERSION.search(plain)),
-        "url": bool(URL.search(plain)),
-        "amount": bool(MONEY.search(text)),
-        "date": bool(DATE.search(text)),
-        "card": bool(CARD.search(text)),
-        "device": bool(DEVICE.search(text)),
-        "os": bool(OS_VERSION.search(text)),
-        "browser": bool(BROWSER.search(text)),
-        "username": bool(USERNAME.search(plain)),
-        "organization": bool(ORGANIZATION.search(plain)),
-        "log": "```" in text or bool(OUTPUT.search(text)),
-        "role": bool(ROLE.search(text)),
+        "email": bool(_LOW[EMAIL].search(low)),
+        "error": _error_given(text, low),
+        "version": bool(_LOW[VERSION].search(plain)),
+        "url": bool(_LOW[URL].search(plain)),
+        "amount": bool(_LOW[MONEY].search(low)),
+        "date": bool(_LOW[DATE].search(low)),
+        "card": bool(_LOW[CARD].search(low)),
+        "device": bool(_LOW[DEVICE].search(low)),
+        "os": bool(_LOW[OS_VERSION].search(low)),
+        "browser": bool(_LOW[BROWSER].search(low)),
+        "username": bool(_LOW[USERNAME].search(plain)),
+        "organization": _names_organization(plain, known),
+        "log": "```" in text or bool(_LOW[OUTPUT].search(low)),
+        "role": bool(_LOW[ROLE].search(low)),
     }
     given.kinds = {kind for kind, found in checks.items() if found}
     return given
 
 
+_ORGANIZATION_WORDS = content_words("org organization organisation workspace team company called named")
+
+
+def _names_organization(text: str, known: Set[str] | Callable[[], Set[str]]) -> bool:
+    for match in _LOW[ORGANIZATION].finditer(text):
+        name = content_words(match.group(0)) - _ORGANIZATION_WORDS
+        if callable(known):
+            known = known()
+        if not name or not name <= known:
+            return True
+    return False
+
+
 def error_given(text: str) -> bool:
     """The ticket quotes an error: a code in a common shape, a quoted message or a code block."""
-    return bool(QUOTED.search(text) or SAYS.search(text) or any(p.search(text) for p in ERROR_CODES))
+    return _error_given(text, text.lower())
+
+
+def _error_given(text: str, low: str) -> bool:
+    if _LOW[QUOTED].search(low) or _LOW[SAYS].search(low):
+        return True
+    return any(pattern.search(low if lowered else text) for pattern, lowered in _ERROR_CODES)
+
+
+def _lower(pattern: re.Pattern[str]) -> re.Pattern[str]:
+    """A case-insensitive pattern whose letters are all lower case, for the lower-cased text."""
+    return re.compile(pattern.pattern, pattern.flags & ~re.IGNORECASE)
+
+
+# Each pattern read_ticket runs (their letters in lower case), compiled once more for the lower-cased text.
+_LOW = {
+    p: _lower(p) if p.flags & re.IGNORECASE else p
+    for p in (EMAIL, URL, MONEY, DATE, MONTH, VERSION, CARD, DEVICE, OS_VERSION, BROWSER, USERNAME, ORGANIZATION)
+    + (OUTPUT, ROLE, QUOTED, SAYS, *ERROR_CODES)
+}
+# (pattern, whether it reads the lower-cased text): case matters to some ("EACCES" is a code, "Extension" is not).
+_ERROR_CODES = [(_LOW[p], _LOW[p] is not p) for p in ERROR_CODES]
 
 
 def item_kinds(item: str) -> set[Kind]:
@@ -228,9 +273,9 @@ def item_kinds(item: str) -> set[Kind]:
     return kinds
 
 
-def gives(given: Given, item: str) -> bool:
-    """True when the ticket already holds what `item` asks for."""
-    kinds = item_kinds(item)
+def gives(given: Given, item: str, *, kinds: Set[Kind] | None = None) -> bool:
+    """True when the ticket already holds what `item` asks for (`kinds`: its item_kinds, if known)."""
+    kinds = item_kinds(item) if kinds is None else kinds
     if not kinds:
         return False
     found = [_has(given, kind) for kind in kinds]

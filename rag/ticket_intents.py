@@ -4,22 +4,33 @@
         ...   # ("billing", "date and amount of the charge", "…")
 
 Each rule is a pattern on the ticket and the items an agent asks for that kind of ticket: a
-charge → its date and amount; a lost login → the account's e-mail; an error report → the exact
-error; a failing command → its whole output and that tool's version ("npm version and operating
-system"); an app crash → the app version, the device and its system version; an abuse report → the
-URL of what it reports ("URL of the repository being reported"); a deletion request → the account
-and a confirmation from its owner. Rules that only make
-sense for a problem ("can't sign in", "please rename our org") stay quiet on a how-to question.
+charge → its date and amount (each one's, when it recurs); a lost login → the account's e-mail; an
+error report → the exact error; a failing command → its whole output and that tool's version ("npm
+version and operating system"); a failing CI run, build or deploy → a link to the run; an app crash
+→ the app version, the device and its system version; an abuse report → the URL of what it reports
+("URL of the repository being reported"); a deletion request → the account and a confirmation from
+its owner. Rules that only make sense for a problem ("can't sign in", "please rename our org") stay
+quiet on a how-to question.
+
+The ticket is read once per answer (`read_intents`): every pattern is written in lower case and
+matched against the lower-cased ticket (several times faster than case-insensitive matching), a
+pattern several rules share is searched once, and the result is kept for the next call with the
+same ticket (the drafter's opener asks again), keyed by a digest: no ticket text is kept.
 """
 
 from __future__ import annotations
 
+import hashlib
 import re
+import threading
+from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 
 
 def _re(pattern: str) -> re.Pattern[str]:
-    return re.compile(pattern, re.IGNORECASE)
+    """A pattern for the lower-cased ticket: lower-case letters only, no IGNORECASE needed."""
+    return re.compile(pattern)
 
 
 @dataclass(frozen=True)
@@ -94,6 +105,14 @@ RULES: tuple[IntentRule, ...] = (
         needs=FAILURE,
     ),
     IntentRule(
+        # A failing CI run, build or deploy: the agent opens the run itself.
+        "failed run",
+        _re(r"\b(?:workflows?|pipelines?|jobs?|builds?|deploy(?:s|ments?)?|ci|runners?)\b"),
+        (("link to the failing run (workflow, pipeline or job)", "the run's page shows its logs and settings"),),
+        unless=PAYMENT_FAILURE,
+        needs=FAILURE,
+    ),
+    IntentRule(
         "error",
         FAILURE,
         ((ERROR, "the ticket reports a failure without quoting the error"),),
@@ -123,7 +142,7 @@ RULES: tuple[IntentRule, ...] = (
             r"\bcharges? (?:i|we) (?:don'?t|do not|didn'?t) (?:recogni[sz]e|know)|\bdispute"
         ),
         (
-            ("date and amount of the charge", "to find the charge in the billing records"),
+            ("{charge}", "to find the charge in the billing records"),
             ("last 4 digits of the card", "to match the charge to the customer's card"),
             ("invoice or receipt number", "to find the charge in the billing records"),
         ),
@@ -229,42 +248,111 @@ REPORTED = _re(
 )
 
 
-def _reported(ticket: str) -> str:
-    match = REPORTED.search(ticket)
-    if match is None:
-        return "page or account"
-    thing = match.group("thing").lower()
-    return {"repositories": "repository", "repo": "repository"}.get(thing, thing)
+# A charge that comes back ("every month since August"): the agent needs each one.
+RECURRING = _re(
+    r"\b(?:every|each) (?:month|year|week)\b|\b(?:monthly|recurring|repeated)\b|\b(?:several|multiple) charges\b"
+)
 
 
-def _fill(text: str, names: dict[str, str]) -> str:
-    out = text.format(**names)
-    return out.replace("tool version", "version of the tool") if out.startswith("tool version") else out
+@dataclass(frozen=True)
+class Intents:
+    """What one ticket's wording says: a how-to question or not, and the items its intents imply."""
+
+    how_to: bool
+    items: tuple[tuple[str, str, str], ...]  # (intent, item, why), in the rule table's order
 
 
 def is_how_to(ticket: str) -> bool:
     """A question about how something works, with no problem reported and nothing asked of support."""
-    return bool(HOW_TO.search(ticket)) and not PROBLEM.search(ticket) and not FAILURE.search(ticket)
+    return read_intents(ticket).how_to
 
 
 def implied_items(ticket: str) -> list[tuple[str, str, str]]:
     """(intent, item, why) for every rule the ticket matches, in the table's order."""
-    how_to = is_how_to(ticket)
+    return list(read_intents(ticket).items)
+
+
+MEMO_SIZE = 256
+_memo: OrderedDict[bytes, Intents] = OrderedDict()
+_memo_lock = threading.Lock()
+
+
+def read_intents(ticket: str) -> Intents:
+    """The ticket's intents, read once: the same ticket again (the drafter after required data) is
+    a dictionary lookup. Keyed by a digest, and the items hold only the rule table's words."""
+    key = hashlib.blake2b(ticket.encode("utf-8", "surrogatepass"), digest_size=16).digest()
+    with _memo_lock:
+        known = _memo.get(key)
+        if known is not None:
+            _memo.move_to_end(key)
+            return known
+    intents = _read(ticket.lower())
+    with _memo_lock:
+        _memo[key] = intents
+        while len(_memo) > MEMO_SIZE:
+            _memo.popitem(last=False)
+    return intents
+
+
+def _read(text: str) -> Intents:
+    found: dict[int, re.Match[str] | None] = {}  # a pattern several rules share is searched once
+
+    def search(pattern: re.Pattern[str]) -> re.Match[str] | None:
+        key = id(pattern)
+        if key not in found:
+            found[key] = pattern.search(text)
+        return found[key]
+
+    how_to = bool(search(HOW_TO)) and not search(PROBLEM) and not search(FAILURE)
     out: list[tuple[str, str, str]] = []
     for rule in RULES:
         if rule.problem_only and how_to:
             continue
-        match = rule.pattern.search(ticket)
-        if match is None or (rule.unless is not None and rule.unless.search(ticket)):
+        match = search(rule.pattern)
+        if match is None or (rule.unless is not None and search(rule.unless)):
             continue
-        if rule.needs is not None and not rule.needs.search(ticket):
+        if rule.needs is not None and not search(rule.needs):
             continue
-        noun = NOUNS.get((match.groupdict().get("noun") or "").lower(), (match.groupdict().get("noun") or "").lower())
-        names = {
-            "noun": noun,
-            "kind": "number" if noun in NUMBERED else "name",
-            "tool": tool.group("tool").lower() if (tool := TOOL.search(ticket)) else "tool",
-            "reported": _reported(ticket),
-        }
+        names = _Names(text, match, search)
         out += [(rule.intent, _fill(item, names), _fill(why, names)) for item, why in rule.items]
-    return out
+    return Intents(how_to=how_to, items=tuple(out))
+
+
+class _Names(dict[str, str]):
+    """The words an item template names ("{tool} version"), each found only when a template asks."""
+
+    def __init__(self, text: str, match: re.Match[str], search: Callable[[re.Pattern[str]], re.Match[str] | None]):
+        super().__init__()
+        self.text, self.match, self.search = text, match, search
+
+    def __missing__(self, name: str) -> str:
+        noun = self.match.groupdict().get("noun") or ""
+        noun = NOUNS.get(noun, noun)
+        if name == "noun":
+            value = noun
+        elif name == "kind":
+            value = "number" if noun in NUMBERED else "name"
+        elif name == "tool":
+            tool = self.search(TOOL)
+            value = tool.group("tool") if tool else "tool"
+        elif name == "reported":
+            value = _reported(self.search(REPORTED))
+        elif name == "charge":
+            recurring = self.search(RECURRING)
+            value = "dates and amounts of the charges" if recurring else "date and amount of the charge"
+        else:
+            raise KeyError(name)
+        self[name] = value
+        return value
+
+
+def _reported(match: re.Match[str] | None) -> str:
+    if match is None:
+        return "page or account"
+    thing = match.group("thing")
+    return {"repositories": "repository", "repo": "repository"}.get(thing, thing)
+
+
+def _fill(text: str, names: _Names) -> str:
+    out = text.format_map(names)
+    return out.replace("tool version", "version of the tool") if out.startswith("tool version") else out

@@ -16,15 +16,16 @@ from bot.http.app import build_http_app
 from ingest.pipeline import ingest
 from rag.asks import asked_items
 from rag.embedders.local import LocalEmbedder
-from rag.engine import Engine
+from rag.engine import EVIDENCE_CHUNKS, Engine
 from rag.factory import build_engine
 from rag.given import gives, read_ticket
 from rag.intake import parse_intake
 from rag.models import Answer
-from rag.required_data import MAX_ITEMS
+from rag.required_data import MAX_ITEMS, required_data
 from rag.settings import Settings
-from rag.ticket_intents import implied_items
-from tests.conftest import SAMPLE_TICKETS
+from rag.text import content_words
+from rag.ticket_intents import implied_items, is_how_to, read_intents
+from tests.conftest import SAMPLE_TICKETS, make_settings
 from tests.fakes.production import Production, prod, production_kb  # noqa: F401 (fixtures)
 
 TICKETS = [json.loads(line)["ticket"] for line in SAMPLE_TICKETS.read_text().splitlines() if line.strip()]
@@ -41,6 +42,37 @@ topics:
       - item: ride ID
         why: finds the ride and the bike in the fleet log
       - bike number
+"""
+DAMAGE_ARTICLE = """\
+---
+id: report-damaged-bike
+title: Report a damaged bike
+url: https://help.example.com/report-damaged-bike
+---
+If a bike is damaged, end the ride at the nearest station and report it, so nobody else rents it.
+
+## Before you begin
+
+- Your ride ID, shown in the app under **Rides**.
+
+## Report damage in the app
+
+1. Open the app and tap **Rides**.
+2. Choose the ride and tap **Report a problem**.
+3. Describe the damage and add a photo.
+
+## Brakes, chains and flat tyres
+
+Worn brakes, a loose chain or a flat tyre are the most common problems. Stop riding straight away
+and walk the bike to the nearest station. Our mechanics check every reported bike within a day.
+
+## Charges
+
+You are never charged for damage you report. A ride ended because of a fault is refunded.
+
+## Still need help?
+
+If the app won't let you report it, write to us. The agent will ask for the time the ride ended.
 """
 BIKE_ARTICLE = """\
 ---
@@ -195,6 +227,89 @@ def test_an_abuse_report_asks_for_the_url_of_what_it_reports() -> None:
     assert "URL of the repository being reported" in [item for _, item, _ in implied_items(ticket)]
 
 
+def test_what_an_agent_will_ask_for_and_either_of_two_items() -> None:
+    text = (
+        "Identity verification is done by e-mail. The agent will ask for your account e-mail address, your "
+        "workspace name and either the last 4 digits of the payment card on file or the number of your most "
+        "recent invoice."
+    )
+    assert [item for item, _ in asked_items(text)] == [
+        "account e-mail address",
+        "workspace name",
+        "last 4 digits of the payment card or number of your most recent invoice",  # either will do
+    ]
+    # Where an item is found is not part of it; a list item keeps it in its own words.
+    assert [i for i, _ in asked_items("- Your ride ID, shown in the app under **Rides**.", requirements=True)] == [
+        "ride ID"
+    ]
+    listed = asked_items("- The bike number printed on the frame.", requirements=True)
+    assert [i for i, _ in listed] == ["bike number printed on the frame"]
+
+
+def test_a_verb_that_says_what_something_is_for_does_not_ask() -> None:
+    purpose = "If dependent packages have not been updated to include the fixed version, open a pull request."
+    assert asked_items(purpose) == []
+    assert [i for i, _ in asked_items("Be sure to include your order number when you contact support.")] == [
+        "order number"
+    ]
+
+
+def test_a_barred_role_and_how_the_customer_signs_in_are_asked_as_whether() -> None:
+    before = (
+        "> **Warning:** A workspace owner can't delete their account. Transfer ownership first.\n\n"
+        "- If your company signs in with single sign-on (SSO), you don't have a password. Reset it with your IdP.\n"
+        "- If you need help with anything else, choose **Other**.\n"
+    )
+    assert [item for item, _ in asked_items(before, requirements=True)] == [
+        "whether the customer is a workspace owner",
+        "whether the customer's company signs in with single sign-on (SSO)",
+    ]
+    assert gives(read_ticket("I'm the workspace owner"), "whether the customer is a workspace owner")
+
+
+def test_the_products_own_name_is_not_the_customers_organization() -> None:
+    ticket = "Nobody can get into billing for our Tallyhive workspace"
+    kb = content_words("Tallyhive workspaces: change the plan of your workspace")
+    assert gives(read_ticket(ticket), "workspace name")  # read alone, "Tallyhive" looks like a name
+    assert not gives(read_ticket(ticket, known=kb), "workspace name")
+    assert gives(read_ticket("Nobody can get into billing for our acme-design workspace", known=kb), "workspace name")
+    # Identifiers in the shapes APIs print them.
+    assert gives(read_ticket("TH-503 on every page, request id req_7tq2m0zd"), "request ID")
+
+
+def test_a_failing_command_is_asked_for_its_message_unless_the_ticket_quotes_it() -> None:
+    def items(ticket: str) -> list[str]:
+        return [r.item for r in required_data(ticket, [], escalate=False)]
+
+    unquoted = items("npm publish keeps failing in our terminal since this morning")
+    assert "exact error message and full output" in unquoted
+    assert not {"exact error message or code", "full error output or log"} & set(unquoted)
+    quoted = items("npm publish fails in our terminal with 'npm ERR! code E403'")
+    assert "full error output or log" in quoted and not any("message" in i for i in quoted)
+
+
+def test_recurring_charges_and_failed_runs_imply_their_items() -> None:
+    def items(ticket: str) -> list[str]:
+        return [item for _, item, _ in implied_items(ticket)]
+
+    assert "dates and amounts of the charges" in items("There is a charge of $84 every month, I want a refund")
+    assert "date and amount of the charge" in items("I was charged twice yesterday, please refund one")
+    run = "link to the failing run (workflow, pipeline or job)"
+    assert run in items("Our deploy pipeline fails since this morning")
+    assert run not in items("How do I set up a deploy pipeline?")
+
+
+def test_a_ticket_is_read_once_and_its_case_does_not_matter() -> None:
+    ticket = "I can't log in and I was charged twice for my order"
+    assert read_intents(ticket) is read_intents(ticket)  # the drafter's second reading is a lookup
+    assert implied_items(ticket) == [(i, item, why) for i, item, why in read_intents(ticket).items]
+    for text in (ticket, *TICKETS, "How do I export my timesheets?", "The app crashes when I open the map"):
+        for variant in (text.upper(), text.title()):
+            assert implied_items(variant) == implied_items(text), variant
+            assert is_how_to(variant) == is_how_to(text)
+            assert read_ticket(variant).kinds - {"error"} == read_ticket(text).kinds - {"error"}, variant
+
+
 # --- the engine on the sample KB -----------------------------------------------------------------
 async def test_what_the_ticket_gives_is_never_asked_again(engine: Engine) -> None:
     vague = await engine.required("The Xero sync keeps failing since Monday")
@@ -253,6 +368,30 @@ async def test_required_is_the_answer_schema_without_a_draft(engine: Engine) -> 
     assert answer.backends.drafter == "none" and answer.sources
     full = await engine.answer("I was charged twice this month")
     assert full.required_data == answer.required_data and full.decision == answer.decision
+
+
+async def test_the_best_articles_other_sections_say_what_to_collect(embedder: LocalEmbedder, tmp_path: Path) -> None:
+    folder = tmp_path / "damage-kb"
+    folder.mkdir()
+    (folder / "report-damaged-bike.md").write_text(DAMAGE_ARTICLE)
+    (folder / "rent-a-bike.md").write_text(BIKE_ARTICLE)
+    engine = build_engine(make_settings(tmp_path / "data"), embedder=embedder)  # this KB alone
+    try:
+        await ingest(engine.kb, [folder])
+        ticket = "The brakes on my bike stopped working halfway through my ride"
+        retrieved = {h.chunk.id for h in (await engine.kb.search(ticket)).evidence[:EVIDENCE_CHUNKS]}
+        answer = await engine.required(ticket)
+        asked = {r.item: r for r in answer.required_data}
+        # The "Before you begin" list and the agent's questions count though retrieval left them out.
+        assert asked["ride ID"].source_ids == ["report-damaged-bike#1"]
+        assert asked["ride ID"].why.startswith("Report a damaged bike > Before you begin: Your ride ID")
+        assert "report-damaged-bike#1" not in retrieved
+        assert asked["time the ride ended"].source_ids == ["report-damaged-bike#5"]
+        # A how-to question is answered from what retrieval found: no checklist from other sections.
+        how = await engine.required("How do I report a damaged bike?")
+        assert not any(set(r.source_ids) - retrieved for r in how.required_data), how.required_data
+    finally:
+        await engine.close()
 
 
 # --- intake.yml ----------------------------------------------------------------------------------
