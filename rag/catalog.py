@@ -463,22 +463,27 @@ class Catalog:
             ids = dict(self._db.execute(f"SELECT rowid, id FROM chunks WHERE rowid IN ({marks})", [r for r, _ in rows]))
         return [(str(ids[r]), -float(s)) for r, s in rows if r in ids]
 
-    def occur_together(self, a: str, b: str) -> bool:
-        """Whether words `a` and `b` occur in one chunk (FTS5, stemmed as the index was).
+    def occur_together(self, pairs: Sequence[tuple[str, str]]) -> set[tuple[str, str]]:
+        """Which of these word pairs occur in one chunk (FTS5, stemmed as the index was).
 
-        Cached until the catalog changes, like document frequencies: an answer asks up to 28 pairs."""
-        key = (a, b) if a <= b else (b, a)
+        Cached until the catalog changes, like document frequencies: an answer asks up to 28 pairs,
+        under one lock and one staleness check."""
+        together: set[tuple[str, str]] = set()
         with self._lock:
             version = self._version_locked()
             if version != self._pairs_version or len(self._pairs) > PAIR_CACHE_SIZE:
                 self._pairs, self._pairs_version = {}, version
-            found = self._pairs.get(key)
-            if found is None:
-                row = self._db.execute(
-                    "SELECT 1 FROM chunks_fts WHERE chunks_fts MATCH ? LIMIT 1", (f'"{a}" AND "{b}"',)
-                ).fetchone()
-                found = self._pairs[key] = row is not None
-        return found
+            for a, b in pairs:
+                key = (a, b) if a <= b else (b, a)
+                found = self._pairs.get(key)
+                if found is None:
+                    row = self._db.execute(
+                        "SELECT 1 FROM chunks_fts WHERE chunks_fts MATCH ? LIMIT 1", (f'"{a}" AND "{b}"',)
+                    ).fetchone()
+                    found = self._pairs[key] = row is not None
+                if found:
+                    together.add((a, b))
+        return together
 
     def intake_files(self) -> list[IntakeRow]:
         """The intake file of every ingested KB folder that has one."""

@@ -26,11 +26,12 @@ def cooccurrence(catalog: Catalog, query: str) -> float:
     chunks = max(1, catalog.chunk_count)
     known = sorted((t for t in terms if frequencies[t] > 0), key=lambda t: (frequencies[t], t))[:RAREST]
     idf = {t: math.log((chunks + 1) / (frequencies[t] + 0.5)) for t in known}
+    pairs = [(a, b) for i, a in enumerate(known) for b in known[i + 1 :]]
+    found = catalog.occur_together(pairs)
     total = together = 0.0
-    for i, a in enumerate(known):
-        for b in known[i + 1 :]:
-            weight = min(idf[a], idf[b])
-            total += weight
-            if catalog.occur_together(a, b):
-                together += weight
+    for a, b in pairs:
+        weight = min(idf[a], idf[b])
+        total += weight
+        if (a, b) in found:
+            together += weight
     return together / total if total > 0 else 1.0
