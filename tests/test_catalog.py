@@ -79,6 +79,23 @@ def test_lexical_search_and_unknown_words(settings) -> None:
         catalog.close()
 
 
+def test_a_big_kbs_keyword_search_scores_its_rarest_words_first(settings) -> None:
+    catalog = Catalog.open(settings.db_path)
+    try:
+        query = "refund timesheets"
+        frequencies = catalog.document_frequencies(["refund", "timesheets"])
+        rare, common = sorted(frequencies, key=frequencies.__getitem__)
+        assert 0 < frequencies[rare] < frequencies[common]
+        everything = catalog.lexical_search(query, 50)
+        # A budget the rarest word alone fills: the commoner word's chunks are no longer scored.
+        capped = catalog.lexical_search(query, 50, postings=frequencies[rare])
+        assert len(capped) == frequencies[rare] < len(everything)
+        assert {cid for cid, _ in capped} == {cid for cid, _ in catalog.lexical_search(rare, 50)}
+        assert catalog.lexical_search(query, 50, postings=0) == catalog.lexical_search(rare, 50)  # always one word
+    finally:
+        catalog.close()
+
+
 def test_chunks_and_vectors_read_back_what_the_last_write_left(tmp_path: Path) -> None:
     catalog = Catalog.open(tmp_path / "kb.sqlite3")
     try:
