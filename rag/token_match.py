@@ -83,8 +83,9 @@ class TokenMatcher:
         chunk_states = np.vstack([unpack(blob, self.dimension) for blob in evidence])
         if total <= 0 or not len(chunk_states):
             return 0.0
-        best = (states @ chunk_states.T).max(axis=1)
-        return round(float((best * weights).sum() / total), 4)
+        topical = weights > 0  # only the rows that count (a third of a chatty ticket's tokens)
+        best = (states[topical] @ chunk_states.T).max(axis=1)
+        return round(float((best * weights[topical]).sum() / total), 4)
 
     def _weights(self, query: str, rows: int, catalog: Catalog) -> npt.NDArray[np.float64]:
         """Each query token's share of its word's IDF (0 for stopwords, numbers, punctuation and
