@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import sqlite3
-from pathlib import Path
 
 import numpy as np
 
@@ -13,8 +12,9 @@ from rag.confidence import SHIPPED, SHIPPED_WORDS, SIGNALS, WORD_SIGNALS, assess
 from rag.embedders.local import LocalEmbedder
 from rag.engine import Engine
 from rag.factory import build_kb
+from rag.settings import Settings
 from rag.token_match import pack, unpack
-from tests.conftest import SAMPLE_KB, make_settings
+from tests.conftest import SAMPLE_KB
 
 
 def test_packed_token_states_keep_their_cosines() -> None:
@@ -28,19 +28,21 @@ def test_packed_token_states_keep_their_cosines() -> None:
     assert unpack(pack(states[:0]), 384).shape == (0, 384)
 
 
+def _forget_token_states(settings: Settings) -> None:
+    """Make the data dir look like one ingested before token states were kept."""
+    with sqlite3.connect(settings.db_path) as db:
+        db.execute("DELETE FROM token_states")
+
+
 async def test_ingest_keeps_token_states_for_every_chunk_and_backfills_an_older_kb(
-    tmp_path: Path, embedder: LocalEmbedder
+    settings: Settings, embedder: LocalEmbedder
 ) -> None:
-    settings = make_settings(tmp_path / "data")
-    kb = build_kb(settings, embedder=embedder)
+    kb = build_kb(settings, embedder=embedder)  # the sample KB, ingested
     try:
-        await ingest(kb, [SAMPLE_KB])
         assert kb.catalog.chunks_without_token_states() == []
-        # A KB ingested before token states were kept: its next ingest computes them once.
-        with sqlite3.connect(settings.db_path) as db:
-            db.execute("DELETE FROM token_states")
+        _forget_token_states(settings)
         assert len(kb.catalog.chunks_without_token_states()) == kb.counts()[1]
-        summary = await ingest(kb, [SAMPLE_KB])
+        summary = await ingest(kb, [SAMPLE_KB])  # its next ingest computes them once
         assert summary.chunks_embedded == 0  # the articles themselves are unchanged
         assert kb.catalog.chunks_without_token_states() == []
     finally:
@@ -80,14 +82,11 @@ async def test_the_badge_names_token_match_when_it_decides(engine: Engine) -> No
 
 
 async def test_a_kb_without_token_states_is_judged_by_the_word_signals_alone(
-    tmp_path: Path, embedder: LocalEmbedder
+    settings: Settings, embedder: LocalEmbedder
 ) -> None:
-    settings = make_settings(tmp_path / "data")
+    _forget_token_states(settings)
     kb = build_kb(settings, embedder=embedder)
     try:
-        await ingest(kb, [SAMPLE_KB])
-        with sqlite3.connect(settings.db_path) as db:
-            db.execute("DELETE FROM token_states")
         retrieval = await kb.search("How do I export my timesheets to CSV?")
         assert retrieval.token_match is None
         assessed = assess(retrieval, high=0.6, low=0.35)
