@@ -16,7 +16,7 @@ words does not. Measured per dev KB it separates the two better than any sentenc
 top similarity; `bench/signals_experiment.py`).
 
 The chunks' token states come from the ingest's own model run and are kept in the catalog, keyed
-by content hash, int8 with one scale a token (~20 KB a chunk: word pieces only, no stopwords or
+by content hash, int8 with one scale a token (20-27 KB a chunk: word pieces only, no stopwords or
 punctuation). At query time the ticket's states come from the run that embeds it, so the
 signal costs a catalog read and a small matrix product (well under a millisecond).
 Only the packaged model has them: other embedders (OpenAI, KB_LOCAL_MODEL_DIR) go without.
