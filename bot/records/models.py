@@ -7,8 +7,9 @@ read them. Tickets are stored redacted (rag/redact.py); the store does it, so no
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 from rag.models import Answer
 
@@ -116,6 +117,39 @@ class Stats:
             down += n
         self.helpful_by_level[level] = (up, down)
         self.feedback_by_source[source] = self.feedback_by_source.get(source, 0) + n
+
+
+# Runs one SELECT with its parameters and returns its rows as mappings (sqlite3.Row, psycopg dict_row).
+Query = Callable[[str, tuple[object, ...]], Iterable[Mapping[str, Any]]]
+
+
+def collect_stats(query: Query, mark: str, *, days: int, since: float) -> Stats:
+    """The figures of `kb feedback` from either store; `mark` is its parameter placeholder (? or %s)."""
+    out = Stats(days=days)
+    for row in query(
+        f"select level, decision, door, count(*) n from answers where created_at >= {mark} group by 1, 2, 3", (since,)
+    ):
+        out.answers += row["n"]
+        out.by_level[row["level"]] = out.by_level.get(row["level"], 0) + row["n"]
+        out.by_decision[row["decision"]] = out.by_decision.get(row["decision"], 0) + row["n"]
+        out.by_door[row["door"]] = out.by_door.get(row["door"], 0) + row["n"]
+    for row in query(f"select count(*) n, count(claimed_by) c from escalations where created_at >= {mark}", (since,)):
+        out.escalations, out.claimed = row["n"], row["c"]
+    for row in query(
+        "select coalesce(level, '?') as level, verdict, source, count(*) n from feedback"
+        f" where created_at >= {mark} group by 1, 2, 3",
+        (since,),
+    ):
+        out.count_feedback(row["level"], row["verdict"], row["source"], row["n"])
+    out.comments = [
+        (r["request_id"], r["problems"], r["comment"])
+        for r in query(
+            f"select request_id, problems, comment from feedback where created_at >= {mark} and verdict ="
+            " 'not_helpful' and (comment != '' or problems != '') order by id desc limit 20",
+            (since,),
+        )
+    ]
+    return out
 
 
 @dataclass

@@ -42,6 +42,7 @@ from bot.records.models import (
     Stats,
     Trigger,
     Verdict,
+    collect_stats,
 )
 from bot.records.sqlite import _sources
 from rag.errors import BackendError, ConfigError
@@ -420,36 +421,7 @@ class PostgresRecordStore:
         since = (now or time.time()) - days * 86_400
 
         def work(db: Conn) -> Stats:
-            out = Stats(days=days)
-            for row in db.execute(
-                "select level, decision, door, count(*) n from answers where created_at >= %s"
-                " group by level, decision, door",
-                (since,),
-            ):
-                out.answers += row["n"]
-                out.by_level[row["level"]] = out.by_level.get(row["level"], 0) + row["n"]
-                out.by_decision[row["decision"]] = out.by_decision.get(row["decision"], 0) + row["n"]
-                out.by_door[row["door"]] = out.by_door.get(row["door"], 0) + row["n"]
-            counts = db.execute(
-                "select count(*) n, count(claimed_by) c from escalations where created_at >= %s", (since,)
-            ).fetchone()
-            if counts is not None:
-                out.escalations, out.claimed = counts["n"], counts["c"]
-            for row in db.execute(
-                "select coalesce(level, '?') as level, verdict, source, count(*) n from feedback"
-                " where created_at >= %s group by 1, verdict, source",
-                (since,),
-            ):
-                out.count_feedback(row["level"], row["verdict"], row["source"], row["n"])
-            out.comments = [
-                (r["request_id"], r["problems"], r["comment"])
-                for r in db.execute(
-                    "select request_id, problems, comment from feedback where created_at >= %s and verdict ="
-                    " 'not_helpful' and (comment != '' or problems != '') order by id desc limit 20",
-                    (since,),
-                )
-            ]
-            return out
+            return collect_stats(lambda sql, params: db.execute(sql, params).fetchall(), "%s", days=days, since=since)
 
         # one snapshot for all the figures, so they add up while other replicas write
         return self._run(lambda db: _repeatable_read(db, work), atomic=True)

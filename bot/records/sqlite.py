@@ -29,6 +29,7 @@ from bot.records.models import (
     Stats,
     Trigger,
     Verdict,
+    collect_stats,
 )
 from rag.models import Answer
 from rag.redact import redact
@@ -278,36 +279,8 @@ class SqliteRecordStore:
     # --- reports -------------------------------------------------------------------------
     def stats(self, days: int = 7, *, now: float | None = None) -> Stats:
         since = (now or time.time()) - days * 86_400
-        out = Stats(days=days)
         with self._db() as db:
-            for row in db.execute(
-                "select level, decision, door, count(*) n from answers where created_at >= ?"
-                " group by level, decision, door",
-                (since,),
-            ):
-                out.answers += row["n"]
-                out.by_level[row["level"]] = out.by_level.get(row["level"], 0) + row["n"]
-                out.by_decision[row["decision"]] = out.by_decision.get(row["decision"], 0) + row["n"]
-                out.by_door[row["door"]] = out.by_door.get(row["door"], 0) + row["n"]
-            row = db.execute(
-                "select count(*) n, count(claimed_by) c from escalations where created_at >= ?", (since,)
-            ).fetchone()
-            out.escalations, out.claimed = row["n"], row["c"]
-            for row in db.execute(
-                "select coalesce(level, '?') level, verdict, source, count(*) n from feedback where created_at >= ?"
-                " group by level, verdict, source",
-                (since,),
-            ):
-                out.count_feedback(row["level"], row["verdict"], row["source"], row["n"])
-            out.comments = [
-                (r["request_id"], r["problems"], r["comment"])
-                for r in db.execute(
-                    "select request_id, problems, comment from feedback where created_at >= ? and verdict ="
-                    " 'not_helpful' and (comment != '' or problems != '') order by id desc limit 20",
-                    (since,),
-                )
-            ]
-        return out
+            return collect_stats(lambda sql, params: db.execute(sql, params).fetchall(), "?", days=days, since=since)
 
     def gap_items(self, *, since: float, until: float | None = None, limit: int = 2_000) -> list[GapItem]:
         until = time.time() + 1 if until is None else until
