@@ -35,6 +35,8 @@ from urllib.parse import urlsplit
 
 import aiohttp
 
+from bot.bench import timed_request
+
 ROOT = Path(__file__).resolve().parent.parent
 TICKETS = ROOT / "examples" / "kb" / "tickets.jsonl"
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
@@ -132,18 +134,7 @@ async def hammer(
             if time.monotonic() > deadline:
                 return
             body = bodies[i % len(bodies)] if bodies else None
-            started = time.perf_counter()
-            try:
-                async with session.request(method, url, data=body, headers=headers) as resp:
-                    await resp.read()
-                    status = resp.status
-            except (TimeoutError, aiohttp.ClientError) as exc:
-                run.errors[type(exc).__name__] = run.errors.get(type(exc).__name__, 0) + 1
-                continue
-            if status == 200:
-                run.latencies_ms.append((time.perf_counter() - started) * 1000)
-            else:
-                run.errors[str(status)] = run.errors.get(str(status), 0) + 1
+            await timed_request(session, method, url, body, headers, run.latencies_ms, run.errors)
 
     async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
         # Warm the pool and the server (model arena, caches) outside the measured window.

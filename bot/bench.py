@@ -34,6 +34,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -45,6 +46,9 @@ from rag.embedders.local import LocalEmbedder, cpu_count
 from rag.factory import build_engine
 from rag.models import Tier
 from rag.settings import Settings
+
+if TYPE_CHECKING:
+    import aiohttp
 
 WARM_REQUESTS = 32
 SINGLE_REQUESTS = 64
@@ -84,6 +88,32 @@ class Load:
         return (len(self.latencies_ms) + sum(self.failures.values())) / self.seconds if self.seconds else 0.0
 
 
+async def timed_request(
+    session: aiohttp.ClientSession,
+    method: str,
+    url: str,
+    body: bytes | None,
+    headers: dict[str, str],
+    latencies_ms: list[float],
+    failures: dict[str, int],
+) -> None:
+    """One request: its latency when it answers 200, else its status or error counted in `failures`."""
+    import aiohttp
+
+    started = time.perf_counter()
+    try:
+        async with session.request(method, url, data=body, headers=headers) as resp:
+            await resp.read()
+            status = resp.status
+    except (TimeoutError, aiohttp.ClientError) as exc:
+        failures[type(exc).__name__] = failures.get(type(exc).__name__, 0) + 1
+        return
+    if status == 200:
+        latencies_ms.append((time.perf_counter() - started) * 1000)
+    else:
+        failures[str(status)] = failures.get(str(status), 0) + 1
+
+
 async def _post_all(url: str, key: str, texts: Sequence[str], concurrency: int) -> Load:
     import aiohttp
 
@@ -95,18 +125,7 @@ async def _post_all(url: str, key: str, texts: Sequence[str], concurrency: int) 
 
         async def worker() -> None:
             for body in bodies:
-                started = time.perf_counter()
-                try:
-                    async with session.post(url, data=body, headers=headers) as resp:
-                        await resp.read()
-                        status = resp.status
-                except (TimeoutError, aiohttp.ClientError) as exc:
-                    load.failures[type(exc).__name__] = load.failures.get(type(exc).__name__, 0) + 1
-                    continue
-                if status == 200:
-                    load.latencies_ms.append((time.perf_counter() - started) * 1000)
-                else:
-                    load.failures[str(status)] = load.failures.get(str(status), 0) + 1
+                await timed_request(session, "POST", url, body, headers, load.latencies_ms, load.failures)
 
         started = time.perf_counter()
         await asyncio.gather(*(worker() for _ in range(concurrency)))
