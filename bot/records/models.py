@@ -6,6 +6,7 @@ read them. Tickets are stored redacted (rag/redact.py); the store does it, so no
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -26,6 +27,14 @@ CLI_DOOR = "cli"
 def door_family(door: str) -> str:
     """slack | http | cli: the door an answer came through, whatever the Slack way in was."""
     return "slack" if door in SLACK_DOORS else door
+
+
+Row = Mapping[str, Any]  # a row of either store: sqlite3.Row or psycopg's dict_row
+
+
+def json_list(text: str | None) -> list[str]:
+    """A JSON list column (NULL or empty: no items)."""
+    return [str(v) for v in json.loads(text or "[]")]
 
 
 @dataclass
@@ -58,6 +67,21 @@ class AnswerRecord:
             self._answer_json = self.answer.model_dump_json()
         return self._answer_json
 
+    @classmethod
+    def from_row(cls, row: Row) -> AnswerRecord:
+        """From an `answers` row of either store."""
+        return cls(
+            answer=Answer.model_validate_json(row["answer_json"]),
+            ticket=row["ticket"],
+            user=row["user"],
+            door=row["door"],
+            view=row["view"],
+            channel=row["channel"],
+            thread_ts=row["thread_ts"],
+            message_ts=row["message_ts"],
+            created_at=row["created_at"],
+        )
+
 
 @dataclass
 class FeedbackEntry:
@@ -75,6 +99,24 @@ class FeedbackEntry:
     sources: list[str]
     problems: list[str]
     comment: str
+
+    @classmethod
+    def from_row(cls, row: Row) -> FeedbackEntry:
+        """From a `feedback` row of either store (sources as JSON, problems comma-separated)."""
+        return cls(
+            id=int(row["id"]),
+            created_at=row["created_at"],
+            request_id=row["request_id"],
+            user=row["user"],
+            verdict=row["verdict"],
+            source=row["source"],
+            decision=row["decision"],
+            level=row["level"],
+            score=row["score"],
+            sources=json_list(row["sources"]),
+            problems=[p for p in row["problems"].split(",") if p],
+            comment=row["comment"],
+        )
 
 
 @dataclass
@@ -120,7 +162,7 @@ class Stats:
 
 
 # Runs one SELECT with its parameters and returns its rows as mappings (sqlite3.Row, psycopg dict_row).
-Query = Callable[[str, tuple[object, ...]], Iterable[Mapping[str, Any]]]
+Query = Callable[[str, tuple[object, ...]], Iterable[Row]]
 
 
 def collect_stats(query: Query, mark: str, *, days: int, since: float) -> Stats:
@@ -166,6 +208,22 @@ class GapItem:
     escalated: bool  # decided `escalate`, or handed to people with the Escalate button
     rated_down: bool  # at least one 👎
     sources: list[str]  # chunk ids of the answer's sources, best first
+
+    @classmethod
+    def from_row(cls, row: Row) -> GapItem:
+        """From the gap query's row of either store (with `escalation_row` and `rated_down`)."""
+        return cls(
+            request_id=row["request_id"],
+            created_at=row["created_at"],
+            door=row["door"],
+            ticket=row["ticket"],
+            decision=row["decision"],
+            level=row["level"],
+            score=row["score"],
+            escalated=row["decision"] == "escalate" or bool(row["escalation_row"]),
+            rated_down=bool(row["rated_down"]),
+            sources=json_list(row["sources"]),
+        )
 
     @property
     def low_confidence(self) -> bool:

@@ -21,7 +21,6 @@ down, every call raises psycopg.OperationalError the same way; the store recover
 
 from __future__ import annotations
 
-import json
 import select
 import threading
 import time
@@ -46,7 +45,6 @@ from bot.records.models import (
 )
 from bot.records.sqlite import _sources
 from rag.errors import BackendError, ConfigError
-from rag.models import Answer
 from rag.redact import redact
 
 T = TypeVar("T")
@@ -265,17 +263,7 @@ class PostgresRecordStore:
         row = self._run(lambda db: db.execute("select * from answers where request_id = %s", (request_id,)).fetchone())
         if row is None:
             return None
-        return AnswerRecord(
-            answer=Answer.model_validate_json(row["answer_json"]),
-            ticket=row["ticket"],
-            user=row["user"],
-            door=row["door"],
-            view=row["view"],
-            channel=row["channel"],
-            thread_ts=row["thread_ts"],
-            message_ts=row["message_ts"],
-            created_at=row["created_at"],
-        )
+        return AnswerRecord.from_row(row)
 
     def ticket_vectors(self, model: str, request_ids: Sequence[str]) -> dict[str, bytes]:
         if not request_ids:
@@ -354,11 +342,11 @@ class PostgresRecordStore:
         rows = self._run(
             lambda db: db.execute("select * from feedback where request_id = %s order by id", (request_id,)).fetchall()
         )
-        return [_feedback(r) for r in rows]
+        return [FeedbackEntry.from_row(r) for r in rows]
 
     def feedback_entry(self, feedback_id: int) -> FeedbackEntry | None:
         row = self._run(lambda db: db.execute("select * from feedback where id = %s", (feedback_id,)).fetchone())
-        return _feedback(row) if row is not None else None
+        return FeedbackEntry.from_row(row) if row is not None else None
 
     # --- escalations -----------------------------------------------------------------------
     def add_escalation(
@@ -447,21 +435,7 @@ class PostgresRecordStore:
                 (since, until, limit),
             ).fetchall()
         )
-        return [
-            GapItem(
-                request_id=r["request_id"],
-                created_at=r["created_at"],
-                door=r["door"],
-                ticket=r["ticket"],
-                decision=r["decision"],
-                level=r["level"],
-                score=r["score"],
-                escalated=r["decision"] == "escalate" or bool(r["escalation_row"]),
-                rated_down=bool(r["rated_down"]),
-                sources=_json_list(r["sources"]),
-            )
-            for r in rows
-        ]
+        return [GapItem.from_row(r) for r in rows]
 
 
 def _dropped(conn: Conn) -> bool:
@@ -502,25 +476,3 @@ def _migrate(db: Conn) -> None:
 def _repeatable_read(db: Conn, work: Callable[[Conn], T]) -> T:
     db.execute("set transaction isolation level repeatable read")
     return work(db)
-
-
-def _json_list(text: str | None) -> list[str]:
-    value = json.loads(text or "[]")
-    return [str(v) for v in value]
-
-
-def _feedback(row: DictRow) -> FeedbackEntry:
-    return FeedbackEntry(
-        id=int(row["id"]),
-        created_at=row["created_at"],
-        request_id=row["request_id"],
-        user=row["user"],
-        verdict=row["verdict"],
-        source=row["source"],
-        decision=row["decision"],
-        level=row["level"],
-        score=row["score"],
-        sources=_json_list(row["sources"]),
-        problems=[p for p in row["problems"].split(",") if p],
-        comment=row["comment"],
-    )

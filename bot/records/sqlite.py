@@ -145,17 +145,7 @@ class SqliteRecordStore:
             row = db.execute("select * from answers where request_id = ?", (request_id,)).fetchone()
         if row is None:
             return None
-        return AnswerRecord(
-            answer=Answer.model_validate_json(row["answer_json"]),
-            ticket=row["ticket"],
-            user=row["user"],
-            door=row["door"],
-            view=row["view"],
-            channel=row["channel"],
-            thread_ts=row["thread_ts"],
-            message_ts=row["message_ts"],
-            created_at=row["created_at"],
-        )
+        return AnswerRecord.from_row(row)
 
     def ticket_vectors(self, model: str, request_ids: Sequence[str]) -> dict[str, bytes]:
         out: dict[str, bytes] = {}
@@ -222,12 +212,12 @@ class SqliteRecordStore:
     def feedback(self, request_id: str) -> list[FeedbackEntry]:
         with self._db() as db:
             rows = db.execute("select * from feedback where request_id = ? order by id", (request_id,)).fetchall()
-        return [_feedback(r) for r in rows]
+        return [FeedbackEntry.from_row(r) for r in rows]
 
     def feedback_entry(self, feedback_id: int) -> FeedbackEntry | None:
         with self._db() as db:
             row = db.execute("select * from feedback where id = ?", (feedback_id,)).fetchone()
-        return _feedback(row) if row is not None else None
+        return FeedbackEntry.from_row(row) if row is not None else None
 
     # --- escalations ---------------------------------------------------------------------
     def add_escalation(
@@ -302,39 +292,8 @@ class SqliteRecordStore:
                 """,
                 (since, until, limit),
             ).fetchall()
-        return [
-            GapItem(
-                request_id=r["request_id"],
-                created_at=r["created_at"],
-                door=r["door"],
-                ticket=r["ticket"],
-                decision=r["decision"],
-                level=r["level"],
-                score=r["score"],
-                escalated=r["decision"] == "escalate" or bool(r["escalation_row"]),
-                rated_down=bool(r["rated_down"]),
-                sources=json.loads(r["sources"] or "[]"),
-            )
-            for r in rows
-        ]
+        return [GapItem.from_row(r) for r in rows]
 
 
 def _sources(answer: Answer) -> str:
     return json.dumps([s.chunk_id for s in answer.sources])
-
-
-def _feedback(row: sqlite3.Row) -> FeedbackEntry:
-    return FeedbackEntry(
-        id=row["id"],
-        created_at=row["created_at"],
-        request_id=row["request_id"],
-        user=row["user"],
-        verdict=row["verdict"],
-        source=row["source"],
-        decision=row["decision"],
-        level=row["level"],
-        score=row["score"],
-        sources=json.loads(row["sources"]) if row["sources"] else [],
-        problems=[p for p in row["problems"].split(",") if p],
-        comment=row["comment"],
-    )
