@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from rag.models import Answer
+from rag.redact import redact
 
 Verdict = Literal["helpful", "not_helpful"]
 Trigger = Literal["auto", "button"]
@@ -30,6 +31,11 @@ def door_family(door: str) -> str:
 
 
 Row = Mapping[str, Any]  # a row of either store: sqlite3.Row or psycopg's dict_row
+
+
+def source_ids(answer: Answer) -> str:
+    """The answer's source chunk ids as the JSON list both stores keep."""
+    return json.dumps([s.chunk_id for s in answer.sources])
 
 
 def json_list(text: str | None) -> list[str]:
@@ -66,6 +72,26 @@ class AnswerRecord:
         if self._answer_json is None:
             self._answer_json = self.answer.model_dump_json()
         return self._answer_json
+
+    def row(self) -> tuple[object, ...]:
+        """The `answers` row, in column order, with the ticket redacted (both stores write this)."""
+        a = self.answer
+        return (
+            a.request_id,
+            self.created_at,
+            self.user,
+            self.door,
+            self.view,
+            self.channel,
+            self.thread_ts,
+            self.message_ts,
+            redact(self.ticket),
+            a.decision,
+            a.confidence.level,
+            a.confidence.score,
+            source_ids(a),
+            self.answer_json(),
+        )
 
     @classmethod
     def from_row(cls, row: Row) -> AnswerRecord:

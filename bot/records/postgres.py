@@ -43,9 +43,7 @@ from bot.records.models import (
     Verdict,
     collect_stats,
 )
-from bot.records.sqlite import _sources
 from rag.errors import BackendError, ConfigError
-from rag.redact import redact
 
 T = TypeVar("T")
 Conn = psycopg.Connection[DictRow]
@@ -236,22 +234,7 @@ class PostgresRecordStore:
     # --- answers ---------------------------------------------------------------------------
     def record_answer(self, record: AnswerRecord) -> None:
         a = record.answer
-        row = (
-            a.request_id,
-            record.created_at,
-            record.user,
-            record.door,
-            record.view,
-            record.channel,
-            record.thread_ts,
-            record.message_ts,
-            redact(record.ticket),
-            a.decision,
-            a.confidence.level,
-            a.confidence.score,
-            _sources(a),
-            record.answer_json(),
-        )
+        row = record.row()
 
         def work(db: Conn) -> None:
             db.execute("delete from ticket_vectors where request_id = %s", (a.request_id,))  # a replaced answer

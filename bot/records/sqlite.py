@@ -12,7 +12,6 @@ open (`pragma user_version`); a file written by an older version is migrated in 
 
 from __future__ import annotations
 
-import json
 import sqlite3
 import threading
 import time
@@ -30,8 +29,8 @@ from bot.records.models import (
     Trigger,
     Verdict,
     collect_stats,
+    source_ids,
 )
-from rag.models import Answer
 from rag.redact import redact
 
 
@@ -120,25 +119,7 @@ class SqliteRecordStore:
         a = record.answer
         with self._db() as db:
             db.execute("delete from ticket_vectors where request_id = ?", (a.request_id,))  # a replaced answer
-            db.execute(
-                "insert or replace into answers values (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                (
-                    a.request_id,
-                    record.created_at,
-                    record.user,
-                    record.door,
-                    record.view,
-                    record.channel,
-                    record.thread_ts,
-                    record.message_ts,
-                    redact(record.ticket),
-                    a.decision,
-                    a.confidence.level,
-                    a.confidence.score,
-                    _sources(a),
-                    record.answer_json(),
-                ),
-            )
+            db.execute("insert or replace into answers values (?,?,?,?,?,?,?,?,?,?,?,?,?,?)", record.row())
 
     def answer(self, request_id: str) -> AnswerRecord | None:
         with self._db() as db:
@@ -192,7 +173,7 @@ class SqliteRecordStore:
                     a.decision if a else None,
                     a.confidence.level if a else None,
                     a.confidence.score if a else None,
-                    _sources(a) if a else None,
+                    source_ids(a) if a else None,
                     ",".join(problems or []),
                     comment,
                     source,
@@ -293,7 +274,3 @@ class SqliteRecordStore:
                 (since, until, limit),
             ).fetchall()
         return [GapItem.from_row(r) for r in rows]
-
-
-def _sources(answer: Answer) -> str:
-    return json.dumps([s.chunk_id for s in answer.sources])
