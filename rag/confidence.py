@@ -49,12 +49,6 @@ LOW_ANCHOR = 0.35  # the score of the escalation point (the default KB_CONFIDENC
 # IDF share of the ticket's words the KB never uses above which an answer is at most "review":
 # whatever matched, the KB cannot have grounded most of the ask (keyword-only answers drop too).
 UNKNOWN_TOLERATED = 0.7
-# Cosine to an escalation-intent example at or above which a ticket is escalated whatever matched:
-# a disputed charge or a partnership offer in the product's own words ("a charge labelled GITHUB NPM
-# but I have no account") matches the KB's billing articles closely. No answerable dev ticket comes
-# within 0.05 of it (their highest: 0.50); leave-one-KB-out, the highest answerable intent of the other
-# two KBs plus 0.05 escalated only out-of-scope tickets on the third.
-STRONG_INTENT = 0.55
 ANSWERABLE_BELOW = 0.05  # share of answerable fitting tickets allowed under the escalation point
 PROBE_WEIGHT = 0.15  # an off-topic probe counts 0.15 of a labelled ticket when fitting
 
@@ -83,7 +77,7 @@ class Model:
         return 1.0 / (1.0 + math.exp(-max(-50.0, min(50.0, z))))
 
     def decide(self, features: dict[str, float], high: float = 0.60, low: float = LOW_ANCHOR) -> Decision:
-        return _decision(_level(_ruled(self.score(features), features, high, low)[0], high, low))
+        return _decision(_level(self.score(features), high, low))
 
 
 # Both fitted by `python -m bench.fit_confidence` on npm-docs, github-docs and examples/kb (hybrid
@@ -223,23 +217,17 @@ def assess(retrieval: Retrieval, *, high: float, low: float, model: Model | None
     if retrieval.mode == "keyword":
         score, reasons = _keyword_only(retrieval, title, high)
     else:
-        score, ruled_by = _ruled(round(model.score(signals), 3), signals, high, low)
+        score = round(model.score(signals), 3)
+        capped = signals["unknown_words"] >= UNKNOWN_TOLERATED and score >= high
+        if capped:  # "reset my router's wifi password" to a KB with a password-reset article
+            score = round(high - 0.01, 3)
         details = {
             "escalation_intent": retrieval.intent_category,
             "unknown_words": ", ".join(retrieval.unknown_terms[:4]),
         }
-        reasons = _reasons(model, signals, title, details, score, high, low, ruled_by)
+        reasons = _reasons(model, signals, title, details, score, high, low, "unknown_words" if capped else None)
     level = _level(score, high, low)
     return Assessment(Confidence(score=score, level=level, reasons=reasons), _decision(level), signals)
-
-
-def _ruled(score: float, signals: dict[str, float], high: float, low: float) -> tuple[float, str | None]:
-    """The score after the two rules that override the model, and the signal that applied one."""
-    if signals["escalation_intent"] >= STRONG_INTENT and score >= low:
-        return round(max(0.0, low - 0.01), 3), "escalation_intent"
-    if signals["unknown_words"] >= UNKNOWN_TOLERATED and score >= high:
-        return round(high - 0.01, 3), "unknown_words"  # "reset my router's wifi password", a KB with a reset article
-    return score, None
 
 
 def drafter_says_unanswered(assessed: Assessment, drafter: str, *, low: float) -> Assessment:
