@@ -61,7 +61,7 @@ class Engine:
         started = time.perf_counter()
         ticket = Ticket(ticket=ticket) if isinstance(ticket, str) else ticket
         request_id = request_id or uuid.uuid4().hex
-        retrieval = await self.kb.search(ticket.text(), top_articles=self.settings.kb_top_k)
+        retrieval = await self.kb.search(ticket.query(), top_articles=self.settings.kb_top_k)
         timings = dict(retrieval.timings_ms)
         assessed = assess(retrieval, high=self.settings.kb_confidence_high, low=self.settings.kb_confidence_low)
         confidence, decision = assessed.confidence, assessed.decision
@@ -114,7 +114,7 @@ class Engine:
         started = time.perf_counter()
         ticket = Ticket(ticket=ticket) if isinstance(ticket, str) else ticket
         request_id = request_id or uuid.uuid4().hex
-        retrieval = await self.kb.search(ticket.text(), top_articles=self.settings.kb_top_k)
+        retrieval = await self.kb.search(ticket.query(), top_articles=self.settings.kb_top_k)
         timings = dict(retrieval.timings_ms)
         assessed = assess(retrieval, high=self.settings.kb_confidence_high, low=self.settings.kb_confidence_low)
         mark = time.perf_counter()
@@ -144,7 +144,7 @@ class Engine:
         )
 
     async def _required(self, ticket: Ticket, evidence: list[Hit], escalate: bool) -> list[RequiredItem]:
-        topics = await self.intake.match(ticket.text())
+        topics = await self.intake.match(ticket.query())
         sections = [] if escalate else top_sections(self.kb.catalog, evidence)  # the best article's other sections
         return required_data(ticket.text(), evidence, escalate=escalate, topics=topics, sections=sections)
 

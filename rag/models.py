@@ -12,6 +12,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from rag.followups import search_text
+from rag.ticket_text import focus
 
 
 class Tier(str, Enum):
@@ -132,6 +133,12 @@ class Ticket(BaseModel):
         (rag/followups.py). Never the bot's own answers."""
         body = search_text(self.ticket, self.history) if self.history else self.ticket
         return f"{self.subject}\n{body}" if self.subject else body
+
+    def query(self) -> str:
+        """`text()` without the e-mail around the ask (greeting, sign-off, signature, footers, quoted
+        replies; rag/ticket_text.py): what retrieval, intake topics and the drafter's relevance read.
+        Required data reads `text()`: an address in a signature is data already given."""
+        return focus(self.text())
 
 
 class Confidence(BaseModel):

@@ -201,7 +201,7 @@ class ExtractiveDrafter:
             parts += ["", "Best regards,"]
             return Draft(text="\n".join(parts), cited_chunk_ids=[])
 
-        text = ticket.text()
+        text = ticket.query()
         options = self.options(evidence, idf_weights(text, self._catalog))
         opener = _opener(text)
         head = [*parts, opener, ""] if opener else parts

@@ -1,0 +1,85 @@
+"""The part of a ticket worth searching: its ask, without the letter around it.
+
+    focus("Hello team,\\n\\nMy card was declined.\\n\\nThanks,\\nLena Hoffmann\\nSent from my iPhone")
+    -> "My card was declined."
+
+Tickets come as e-mails: a greeting, the ask, a sign-off, a signature block, a phone's footer, a
+quoted earlier message, a legal disclaimer. None of that is in any help center; a name, a company
+and a job title in a signature pull the ticket's vector away from the article it needs and count as
+words the KB never uses. Only the search sees the focused text: required data and the draft still
+read the whole ticket (an e-mail address or an order number in a signature is data already given).
+Conservative on purpose: only whole greeting and sign-off lines, the lines after a sign-off and
+quoted replies go; if nothing would be left, the ticket is searched as it came.
+"""
+
+from __future__ import annotations
+
+import re
+
+# "Hi,", "Hello GitHub team,", "Dear Sir or Madam,", "To whom it may concern," at the start of a line
+# (a greeting followed by the ask on the same line loses only the greeting).
+_GREETING = re.compile(
+    r"^\s*(?:(?:hi|hello|hey|hiya|greetings|dear|good (?:morning|afternoon|evening))\b[^,.!?:\n]{0,40}"
+    r"|to whom it may concern)\s*[,.!:\-–—]+[ \t]*",
+    re.IGNORECASE,
+)
+# A sign-off line: what follows it (name, title, company, phone) is the signature.
+_SIGN_OFF = re.compile(
+    r"^\s*(?:(?:many |best |kind |warm |with )?(?:thanks|thank you|regards|wishes)(?: (?:again|so much|a lot|"
+    r"in advance|for (?:your|the) help))?|best|cheers|sincerely|yours(?: (?:sincerely|truly|faithfully))?|"
+    r"all the best|take care|br|kr|rgds|thx|ty)\s*[,.!]*\s*$",
+    re.IGNORECASE,
+)
+# Lines that end what the customer wrote: a signature delimiter, a phone's footer, a quoted reply's
+# header ("On Tue, 3 Sep 2024, Support <help@…> wrote:"), an Outlook header, a disclaimer.
+_END = re.compile(
+    r"^\s*(?:--\s*$|_{5,}|-{5,}\s*original message|sent from my \w+|get outlook for|on .{5,120} wrote:\s*$|"
+    r"from:\s.+@|confidentiality notice|this (?:e-?mail|message) (?:and any attachments )?(?:is|may be) confidential)",
+    re.IGNORECASE,
+)
+_QUOTED = re.compile(r"^\s*>")
+# "… for me? Thanks, Joris" and "… today. thx!" at the very end of the last line.
+_TRAILING_THANKS = re.compile(
+    r"(?<=[.!?])\s+(?:(?:many )?thanks|thank you|thx|ty|cheers|regards|best)\b[^.!?\n]{0,30}[.!]*\s*$",
+    re.IGNORECASE,
+)
+# A name alone in the last paragraph ("Sam Okafor"): two or three capitalised words.
+_NAME_LINE = re.compile(r"\n\s*\n\s*(?:[A-Z][\w.'-]*\s+){1,2}[A-Z][\w'-]*\s*$")
+SIGNATURE_LINES = 4  # at most this many short lines after a sign-off are taken for a signature
+SIGNATURE_WORDS = 8
+
+
+def focus(text: str) -> str:
+    """The ticket without greeting, sign-off, signature, footers and quoted replies."""
+    lines = text.splitlines()
+    kept: list[str] = []
+    for n, line in enumerate(lines):
+        if _END.match(line):
+            break
+        if _SIGN_OFF.match(line) and _signature_follows(lines[n + 1 :]):
+            break
+        if _QUOTED.match(line) and not _in_code(kept):
+            continue
+        kept.append(line)
+    for n, line in enumerate(kept):
+        if line.strip():
+            kept[n] = _GREETING.sub("", line, count=1)
+            break
+    focused = _NAME_LINE.sub("", _TRAILING_THANKS.sub("", "\n".join(kept).strip())).strip()
+    return focused if focused else text
+
+
+def _signature_follows(rest: list[str]) -> bool:
+    """Only short lines (a name, a role, a company), or nothing, follow a sign-off."""
+    lines = []
+    for line in rest:
+        if _END.match(line):
+            break  # a footer or a quoted reply after the signature is dropped anyway
+        if line.strip():
+            lines.append(line)
+    return len(lines) <= SIGNATURE_LINES and all(len(line.split()) <= SIGNATURE_WORDS for line in lines)
+
+
+def _in_code(lines: list[str]) -> bool:
+    """Inside a fenced block ("> " is a prompt or output there, not a quoted e-mail)."""
+    return sum(line.lstrip().startswith("```") for line in lines) % 2 == 1
