@@ -12,7 +12,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from rag.followups import search_text
-from rag.ticket_text import focus
+from rag.ticket_text import focus, plain
 
 
 class Tier(str, Enum):
@@ -132,7 +132,7 @@ class Ticket(BaseModel):
         refers back ("what if they paid with PayPal?"), also the earlier question it refers to
         (rag/followups.py). Never the bot's own answers."""
         body = search_text(self.ticket, self.history) if self.history else self.ticket
-        return f"{self.subject}\n{body}" if self.subject else body
+        return plain(f"{self.subject}\n{body}" if self.subject else body)
 
     def query(self) -> str:
         """`text()` without the e-mail around the ask (greeting, sign-off, signature, footers, quoted

@@ -1,5 +1,6 @@
 """The part of a ticket worth searching: its ask, without the letter around it.
 
+    plain("<div><p>My card was declined.</p><p>Thanks,<br>Lena</p></div>")  -> the same as text
     focus("Hello team,\\n\\nMy card was declined.\\n\\nThanks,\\nLena Hoffmann\\nSent from my iPhone")
     -> "My card was declined."
 
@@ -10,11 +11,17 @@ words the KB never uses. Only the search sees the focused text: required data an
 read the whole ticket (an e-mail address or an order number in a signature is data already given).
 Conservative on purpose: only whole greeting and sign-off lines, the lines after a sign-off and
 quoted replies go; if nothing would be left, the ticket is searched as it came.
+
+A ticket forwarded from a help desk or a mail client is often HTML (`<p>`, `<br>`, `&nbsp;`, a
+Gmail quote): `plain` makes it the text a person reads first, for everything the engine does.
 """
 
 from __future__ import annotations
 
+import html
 import re
+
+from bs4 import BeautifulSoup
 
 # "Hi,", "Hello GitHub team,", "Dear Sir or Madam,", "To whom it may concern," at the start of a line
 # (a greeting followed by the ask on the same line loses only the greeting).
@@ -45,8 +52,31 @@ _TRAILING_THANKS = re.compile(
 )
 # A name alone in the last paragraph ("Sam Okafor"): two or three capitalised words.
 _NAME_LINE = re.compile(r"\n\s*\n\s*(?:[A-Z][\w.'-]*\s+){1,2}[A-Z][\w'-]*\s*$")
+# Markup a help desk or mail client sends: only then is the ticket parsed as HTML.
+_MARKUP = re.compile(
+    r"</?(?:p|div|br|span|a|b|i|u|em|strong|font|ul|ol|li|table|tr|td|blockquote|h[1-6])\b[^>]*>", re.I
+)
+_BLOCKS = ("p", "div", "li", "tr", "blockquote", "h1", "h2", "h3", "h4", "h5", "h6", "pre", "table")
 SIGNATURE_LINES = 4  # at most this many short lines after a sign-off are taken for a signature
 SIGNATURE_WORDS = 8
+
+
+def plain(text: str) -> str:
+    """Text as its reader sees it: HTML made into lines (quoted replies dropped), entities decoded."""
+    whole = text.strip()
+    # Only a ticket that is HTML from end to end: "my <div> is not centred" in a plain ticket stays.
+    if not (whole.startswith("<") and whole.endswith(">") and _MARKUP.search(whole)):
+        return html.unescape(text) if "&" in text else text
+    soup = BeautifulSoup(text, "html.parser")
+    for quoted in soup.select("blockquote, .gmail_quote, #divRplyFwdMsg, #appendonsend, style, script, head"):
+        quoted.decompose()  # the earlier messages of the thread, and what is never shown
+    for br in soup.find_all("br"):
+        br.replace_with("\n")
+    for block in soup.find_all(_BLOCKS):
+        block.insert_before("\n")
+        block.insert_after("\n")
+    lines = [" ".join(line.replace("\xa0", " ").split()) for line in soup.get_text().splitlines()]
+    return re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip()
 
 
 def focus(text: str) -> str:

@@ -482,3 +482,23 @@ async def test_an_engine_factory_is_opened_at_startup_and_closed_at_cleanup(
     await client.close()
     with pytest.raises(Exception, match="closed"):
         opened[0].kb.catalog.counts()
+
+
+async def test_a_ticket_sent_as_html_is_answered_like_its_text(client: TestClient[Any, Any]) -> None:
+    # What a help desk's webhook sends for an e-mail: markup, entities, a signature, the quoted thread.
+    html_ticket = (
+        '<div dir="ltr"><p>Hello&nbsp;team,</p><p>I forgot my password and the reset e-mail never arrives</p>'
+        "<p>Thanks,<br>Ana Lima<br>ana@x.io</p>"
+        '<div class="gmail_quote">On Mon, Tallyhive wrote:<blockquote>Your invoice is ready</blockquote></div></div>'
+    )
+    answers = []
+    for ticket in (PASSWORD_TICKET, html_ticket):
+        resp = await client.post("/api/v1/generate-response", json={"ticket": ticket}, headers={"X-API-Key": KEY})
+        assert resp.status == 200
+        answers.append(Answer.model_validate_json(await resp.read()))
+    text, html = answers
+    assert [s.article_id for s in html.sources] == [s.article_id for s in text.sources]
+    assert html.decision == text.decision and html.confidence.score == pytest.approx(text.confidence.score)
+    assert "<" not in html.draft and "nbsp" not in html.draft
+    # The address in the signature is data already given.
+    assert not any("e-mail" in item.item for item in html.required_data), html.required_data

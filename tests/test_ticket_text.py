@@ -6,7 +6,7 @@ import pytest
 
 from rag.engine import Engine
 from rag.models import Answer, Ticket
-from rag.ticket_text import focus
+from rag.ticket_text import focus, plain
 
 ASK = "I was charged twice for the Team plan this month. Can you refund the second charge?"
 EMAIL = f"""Hello Tallyhive team,
@@ -48,6 +48,19 @@ On Tue, 3 Sep 2026 at 10:12, Tallyhive Support <help@tallyhive.example> wrote:
 )
 def test_focus_keeps_the_ask_and_drops_the_letter_around_it(ticket: str, ask: str) -> None:
     assert focus(ticket) == ask
+
+
+def test_an_html_ticket_becomes_the_text_its_reader_sees() -> None:
+    ticket = (
+        '<div dir="ltr"><p>Hello&nbsp;team,</p><p>My card was declined &amp; I can&#39;t pay.<br>Order #123</p>'
+        '<p>Thanks,<br>Lena</p><div class="gmail_quote">On Tue, Support wrote:<blockquote>old</blockquote></div></div>'
+    )
+    assert plain(ticket) == "Hello team,\n\nMy card was declined & I can't pay.\nOrder #123\n\nThanks,\nLena"
+    assert Ticket(ticket=ticket).query() == "My card was declined & I can't pay.\nOrder #123"
+    # Markup inside a plain ticket is what the customer wrote, not HTML to read.
+    assert plain("my <div> is not centred on the Pages site &amp; CSS is fine") == (
+        "my <div> is not centred on the Pages site & CSS is fine"
+    )
 
 
 async def test_an_email_ticket_is_judged_and_ranked_like_its_bare_ask(engine: Engine) -> None:

@@ -31,6 +31,7 @@ from rag.prompts import PROMPT_VERSION, RESPONSE_FORMAT, draft_messages
 from rag.redact import Redactor
 from rag.retry import SharedBreakers
 from rag.settings import Settings
+from rag.ticket_text import plain
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +74,7 @@ class OpenAIDrafter:
         self, ticket: Ticket, evidence: Sequence[Hit], required: Sequence[RequiredItem], escalate: bool
     ) -> Draft:
         redactor = Redactor()
+        ticket = ticket.model_copy(update={"ticket": plain(ticket.ticket)})  # HTML from a help desk: its text
         if self._redact:
             ticket = ticket.model_copy(
                 update={
