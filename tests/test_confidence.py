@@ -5,6 +5,8 @@ from __future__ import annotations
 import dataclasses
 import random
 
+import pytest
+
 from rag import confidence
 from rag.confidence import LOW_ANCHOR, SHIPPED, SHIPPED_WORDS, SIGNALS, TOKEN_SIGNALS, WORD_SIGNALS, assess, fit
 from rag.cooccurrence import cooccurrence
@@ -131,3 +133,17 @@ async def test_a_ticket_mostly_in_words_the_kb_never_uses_is_at_most_sent_for_re
     # A clear ticket in the KB's words is still answered.
     _, clear = await engine.answer_with_assessment("How do I export my timesheets to CSV?")
     assert clear.decision == "answer"
+
+
+@pytest.mark.parametrize(
+    ("ticket", "category"),
+    [
+        ("I crashed on one of your bikes because the brake failed and I broke my wrist", "safety"),
+        ("We received a subpoena for one of your user's records", "legal"),
+        ("There is a charge from you on my card that I don't recognise", "dispute"),
+    ],
+)
+async def test_requests_for_people_are_named_by_their_category(engine: Engine, ticket: str, category: str) -> None:
+    retrieval = await engine.kb.search(ticket)
+    assert retrieval.intent_category == category
+    assert retrieval.intent >= 0.4
