@@ -29,7 +29,7 @@ def _rows(seed: int, n: int, answerable: bool) -> list[dict[str, float]]:
     ]
 
 
-def test_fit_learns_the_direction_of_every_signal_and_puts_the_escalation_point_at_5_percent() -> None:
+def test_fit_learns_the_direction_of_every_signal_and_puts_the_escalation_point_at_its_share() -> None:
     good, bad = _rows(1, 200, True), _rows(2, 200, False)
     model = fit(good + bad, [True] * 200 + [False] * 200, [1.0] * 400)
     assert set(model.weights) == set(TOKEN_SIGNALS)  # every row has token_match: it replaces coverage
@@ -37,7 +37,7 @@ def test_fit_learns_the_direction_of_every_signal_and_puts_the_escalation_point_
     assert model.weights["escalation_intent"] < 0 and model.weights["unknown_words"] < 0
     assert model.weights["cooccurrence"] > 0
     escalated_good = sum(model.decide(r) == "escalate" for r in good)
-    assert escalated_good <= 0.05 * len(good) + 1
+    assert escalated_good <= confidence.ANSWERABLE_BELOW * len(good) + 1
     assert sum(model.decide(r) == "escalate" for r in bad) > 0.8 * len(bad)
 
 
@@ -52,8 +52,8 @@ def test_the_escalation_point_scores_exactly_the_low_threshold() -> None:
     good, bad = _rows(3, 100, True), _rows(4, 100, False)
     model = fit(good + bad, [True] * 100 + [False] * 100, [1.0] * 200)
     scores = sorted(model.score(r) for r in good)
-    # The 5% quantile of the answerable fitting tickets sits on KB_CONFIDENCE_LOW's default.
-    assert abs(scores[5] - LOW_ANCHOR) < 0.05
+    # The ANSWERABLE_BELOW quantile of the answerable fitting tickets sits on KB_CONFIDENCE_LOW's default.
+    assert abs(scores[round(confidence.ANSWERABLE_BELOW * len(scores))] - LOW_ANCHOR) < 0.05
 
 
 def test_sample_weights_make_probes_count_less() -> None:
