@@ -108,6 +108,8 @@ class Outcome:
     required_found: int = 0  # labelled required-data items among the returned ones
     required_total: int = 0
     required_returned: int = 0
+    claims: int = 0  # the draft's cited claims (chunk ids), and those from a labelled relevant article
+    claims_on_topic: int = 0
 
 
 @dataclass
@@ -223,6 +225,7 @@ async def _answer(engine: Engine, row: dict[str, Any]) -> Outcome:
     facts = row["answer_must_mention"] if row["expect"] == "answer" else []
     expected = [str(item) for item in row["required_data"]]
     returned = [r.item for r in answer.required_data]
+    cited = [chunk_id.rpartition("#")[0] for citation in answer.citations for chunk_id in citation.chunk_ids]
     return Outcome(
         id=str(row["id"]),
         expect=row["expect"],
@@ -238,6 +241,8 @@ async def _answer(engine: Engine, row: dict[str, Any]) -> Outcome:
         required_found=sum(item_found(item, returned) for item in expected),
         required_total=len(expected),
         required_returned=len(returned),
+        claims=len(cited) if row["relevant"] else 0,
+        claims_on_topic=sum(article in row["relevant"] for article in cited),
     )
 
 
@@ -322,6 +327,7 @@ def _figures(outcomes: list[Outcome]) -> dict[str, Any]:
     latencies = [o.latency_ms for o in outcomes]
     words = [o.draft_words for o in answerable if o.draft_words is not None]
     required_total = sum(o.required_total for o in outcomes)
+    claims = sum(o.claims for o in answerable)
     return {
         "recall@1": _mean(recall1),
         "recall@5": _mean(recall5),
@@ -333,6 +339,9 @@ def _figures(outcomes: list[Outcome]) -> dict[str, Any]:
         "escalated_answerable": f"{fp}/{len(answerable)}",
         "must_mention_found": round(sum(o.facts_found for o in answerable) / facts_total, 3) if facts_total else None,
         "draft_words_p50": round(statistics.median(words)) if words else None,
+        # Of the draft's cited claims, the share quoted from an article the ticket is labelled with:
+        # a draft that mixes in sentences from unrelated articles scores low.
+        "claims_on_topic": round(sum(o.claims_on_topic for o in answerable) / claims, 3) if claims else None,
         "required_recall": (
             round(sum(o.required_found for o in outcomes) / required_total, 3) if required_total else None
         ),
@@ -356,6 +365,7 @@ COLUMNS = [
     ("escalated_answerable", "ans esc"),
     ("must_mention_found", "facts"),
     ("draft_words_p50", "words"),
+    ("claims_on_topic", "on-topic"),
     ("required_recall", "req R"),
     ("required_items", "req n"),
     ("latency_ms_p50", "p50 ms"),

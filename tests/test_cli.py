@@ -115,6 +115,7 @@ def test_eval_prints_the_quality_figures_per_mode(capsys: pytest.CaptureFixture[
         "escalation_recall",
         "must_mention_found",
         "draft_words_p50",
+        "claims_on_topic",
         "required_recall",
         "required_items",
         "answerable_escalated_share",
@@ -125,10 +126,12 @@ def test_eval_prints_the_quality_figures_per_mode(capsys: pytest.CaptureFixture[
     assert hybrid["recall@5"] >= 0.9 and hybrid["mrr"] > kb["modes"]["keyword"]["mrr"]
     assert 40 <= hybrid["draft_words_p50"] <= 150
     assert 0 <= hybrid["required_recall"] <= 1 and 0 < hybrid["required_items"] <= 5
+    # The sample KB's drafts quote mostly the articles its tickets are labelled with.
+    assert 0.5 < hybrid["claims_on_topic"] <= 1
     assert main(["eval", "--kb", str(SAMPLE_KB), "--tickets", str(tickets), "--modes", "hybrid"]) == 0
     table = capsys.readouterr().out
     assert "R@5" in table and "MRR" in table and "hybrid" in table
-    assert "facts" in table and "words" in table and "req R" in table and "req n" in table
+    assert "facts" in table and "words" in table and "on-topic" in table and "req R" in table and "req n" in table
 
 
 def _billing_kb(tmp_path: Path) -> tuple[Path, Path]:
