@@ -20,6 +20,9 @@ from rag.models import Article, Chunk, sha256_text
 TINY_SECTION = 60  # chars of text below which a section is merged into the chunk before it
 
 _HEADING = re.compile(r"^ {0,3}(#{1,4})[ \t]+(.+?)(?:[ \t]+#+)?[ \t]*$")
+# `## Refunds {#refund-policy}`: an explicit id (Hugo, kramdown, pandoc, and what ingest/html.py
+# keeps from a page) is the section's anchor instead of GitHub's slug of the heading.
+_EXPLICIT_ID = re.compile(r"[ \t]*\{:?[ \t]*#([A-Za-z][\w:.-]*)[ \t]*\}[ \t]*$")
 _FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})")
 _LIST_ITEM = re.compile(r"^([ \t]*)([-*+]|\d+[.)])[ \t]+")
 _SENTENCE_END = re.compile(r"(?<=[.!?])[ \t]+(?=[A-Z0-9\[(\"'*`])")
@@ -77,6 +80,12 @@ def github_anchor(heading: str) -> str:
     return slug.replace(" ", "-")
 
 
+def split_heading_id(heading: str) -> tuple[str, str]:
+    """(`## Refunds {#refund-policy}` -> "Refunds", "refund-policy"); "" when it has no id."""
+    explicit = _EXPLICIT_ID.search(heading)
+    return (heading[: explicit.start()], explicit.group(1)) if explicit else (heading, "")
+
+
 def clean_heading(heading: str) -> str:
     """Heading text as rendered: links, emphasis and code marks removed."""
     text = re.sub(r"!?\[([^\]]*)\]\([^)]*\)", r"\1", heading)
@@ -121,7 +130,8 @@ def _sections(article: Article) -> list[_Section]:
         if match is None:
             lines.append(line)
             continue
-        level, heading = len(match.group(1)), clean_heading(match.group(2))
+        raw, explicit = split_heading_id(match.group(2))
+        level, heading = len(match.group(1)), clean_heading(raw)
         is_title = level == 1 and len(sections) == 1 and not "\n".join(lines).strip()
         if is_title and heading.casefold() == article.title.strip().casefold():
             continue  # the article's own title line: chunks carry the title already
@@ -134,6 +144,8 @@ def _sections(article: Article) -> list[_Section]:
         seen = anchors.get(slug, 0)
         anchors[slug] = seen + 1
         anchor = f"{slug}-{seen}" if seen else slug  # GitHub numbers repeated headings
+        if explicit:
+            anchor = explicit
         sections.append(_Section([h for _, h in stack], level, anchor, ""))
     sections[-1].text = "\n".join(lines)
     return sections

@@ -51,6 +51,7 @@ CONTAINERS = {"body", "html", "div", "section", "table", "tbody", "tr", "td", "c
 MIN_PROSE = 200  # chars of non-link text below which a page is not an article
 MAX_LINK_SHARE = 0.6  # share of a page's text inside links above which it is a listing page
 _SPACES = re.compile(r"\s+")
+_ANCHOR_ID = re.compile(r"[A-Za-z][\w:.-]{0,99}")  # an id a URL fragment can carry as it is
 _INVISIBLE = re.compile("[\u200b\u2060\ufeff]")  # e.g. the zero-width text of heading anchors
 _BR = "\x00br\x00"  # survives whitespace collapsing, becomes a newline at the end
 _SEPARATOR = r"\s(?:\||-|–|—|·|::)\s"
@@ -266,7 +267,10 @@ def _block(tag: Tag) -> list[str]:
     name = tag.name
     if name in {"h1", "h2", "h3", "h4", "h5", "h6"}:
         text = _line(tag)
-        return [f"{'#' * int(name[1])} {text}"] if text else []
+        anchor = _heading_id(tag)
+        # The page's own id ("h_01H…" in Zendesk, MkDocs' and Docusaurus' slugs) is where a citation
+        # of this section must link: `{#id}` keeps it for the chunker.
+        return [f"{'#' * int(name[1])} {text}" + (f" {{#{anchor}}}" if anchor else "")] if text else []
     if name in {"ul", "ol"}:
         return [_list(tag, indent="")]
     if name == "pre":
@@ -287,6 +291,15 @@ def _block(tag: Tag) -> list[str]:
         text = _line(tag)
         return [f"**{text}**"] if text else []
     return _blocks(tag)
+
+
+def _heading_id(tag: Tag) -> str:
+    """The heading's id on the page: its own, else an empty anchor's inside it (`<a id|name>`)."""
+    candidates = [tag.get("id")] + [a.get("id") or a.get("name") for a in tag.find_all("a") if not _line(a)]
+    for value in candidates:
+        if isinstance(value, str) and _ANCHOR_ID.fullmatch(value.strip()):
+            return value.strip()
+    return ""
 
 
 def _list(tag: Tag, indent: str) -> str:

@@ -54,6 +54,8 @@ _EMPTY_LINK = re.compile(r"(?<!!)\[([^\]\n]+)\]\(\s*\)")
 _IAL_LINE = re.compile(r"^[ \t]*\{:[^}\n]*\}[ \t]*$")
 _IAL_TAIL = re.compile(r"[ \t]*\{(?::|#)[^}\n]*\}[ \t]*$")
 _TOC_ITEM = re.compile(r"^[ \t]*(?:[-*+]|1\.)[ \t]+TOC[ \t]*$", re.I)
+_ATX = re.compile(r"^ {0,3}#{1,6}[ \t]")
+_HEADING_ID = re.compile(r"\{:?[ \t]*#([A-Za-z][\w:.-]*)[^}\n]*\}[ \t]*$")
 _IAL_CALLOUT = re.compile(r"\.(note|tip|warning|danger|caution|important)\b", re.I)
 
 
@@ -104,7 +106,10 @@ def strip_kramdown(text: str) -> str:
             elif found and out and out[-1].strip():  # ... and right after one, the block above
                 _quote_last_paragraph(out, found.group(1).capitalize())
             continue
+        heading_id = _HEADING_ID.search(line) if _ATX.match(line) else None
         line = _IAL_TAIL.sub("", line)
+        if heading_id:  # `## Refunds {: #refunds}`: the chunker makes the id the section's anchor
+            line = f"{line} {{#{heading_id.group(1)}}}"
         if label and line.strip():
             line, label, quoting = _admonition(label, line.strip()), "", True
         elif quoting and line.strip():

@@ -25,6 +25,7 @@ from urllib.parse import urlsplit
 
 import yaml
 
+from ingest.chunking import split_heading_id
 from ingest.html import html_to_markdown, not_an_article, parse_html
 from ingest.liquid import render_liquid, strip_kramdown
 from rag.errors import IngestError
@@ -503,7 +504,7 @@ def _first_h1(body: str) -> str:
         if _FENCE.match(line):
             in_code = not in_code
         elif not in_code and line.startswith("# "):
-            return line[2:].strip().rstrip("#").strip()
+            return split_heading_id(line[2:].strip().rstrip("#").strip())[0].strip()
     return ""
 
 

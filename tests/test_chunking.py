@@ -266,3 +266,15 @@ def test_loose_numbered_list_with_code_stays_one_block() -> None:
     chunks = chunk_article(make(body), max_chars=300)
     assert [c.text for c in chunks] == [intro, steps]
     assert chunks[1].tier is Tier.HIGH
+
+
+def test_an_explicit_heading_id_is_the_sections_anchor() -> None:
+    text = "A sentence long enough to make this section a chunk of its own, as real sections are. " * 3
+    body = f"## Refund policy {{#policy}}\n{text}\n\n## Hugo style {{: #hugo-id }}\n{text}\n\n## Plain heading\n{text}"
+    chunks = chunk_article(Article(id="a", title="T", url="https://help.example/a", body=body))
+    assert [(c.heading_path, c.url) for c in chunks] == [
+        ("Refund policy", "https://help.example/a#policy"),
+        ("Hugo style", "https://help.example/a#hugo-id"),
+        ("Plain heading", "https://help.example/a#plain-heading"),  # no id: GitHub's slug, as before
+    ]
+    assert all("{#" not in c.text and "{#" not in c.embedding_text() for c in chunks)

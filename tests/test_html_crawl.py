@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from ingest.chunking import chunk_article
 from ingest.html import not_an_article, parse_html
 from ingest.loaders import load_sources
 
@@ -151,3 +152,25 @@ def test_crawled_site_ids_and_urls_come_from_paths(tmp_path: Path) -> None:
     # Named as the root itself, the host folder still gives the URL.
     [one] = load_sources([site / "faq.html"]).articles
     assert (one.id, one.url) == ("faq", "https://help.acme.example/faq.html")
+
+
+def test_a_section_cited_from_a_page_links_to_the_pages_own_heading_id(tmp_path: Path) -> None:
+    # Zendesk gives headings ids like "h_01H…"; other sites put an empty <a id|name> inside them.
+    text = "Refunds go back to the card you paid with, within 14 days of the request. " * 3
+    page = (
+        '<html><head><link rel="canonical" href="https://help.acme.example/hc/en-us/articles/7-Refunds"></head>'
+        f"<body><article><h1>Refunds</h1><p>{text}</p>"
+        f'<h2 id="h_01HQ2B3C4D">Before you start</h2><p>{text}</p>'
+        f'<h2><a name="policy"></a>Refund policy</h2><p>{text}</p>'
+        f"<h2>No id here</h2><p>{text}</p></article></body></html>"
+    )
+    write(tmp_path / "refunds.html", page)
+    [article] = load_sources([tmp_path]).articles
+    urls = {c.heading_path: c.url for c in chunk_article(article)}
+    base = "https://help.acme.example/hc/en-us/articles/7-Refunds"
+    assert urls == {
+        "": base,
+        "Before you start": f"{base}#h_01HQ2B3C4D",
+        "Refund policy": f"{base}#policy",
+        "No id here": f"{base}#no-id-here",
+    }

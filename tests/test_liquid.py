@@ -168,7 +168,7 @@ def test_kramdown_attribute_lists() -> None:
         "```\n{: .kept-in-code }\n```"
     )
     assert strip_kramdown(text) == (
-        "\n## Reset\n\n"
+        "\n## Reset {#reset}\n\n"  # the heading's id stays: the chunker makes it the section's anchor
         "> **Warning:** This deletes the account.\n> It cannot be undone.\n\n"
         "> **Note:** A normal paragraph.\n\n"
         "```\n{: .kept-in-code }\n```"
@@ -269,3 +269,8 @@ def test_unpublished_redirect_and_table_of_contents_pages_are_skipped_quietly(
     assert result.files == 7
     # A folder's index page is named after its folder, so index pages never collide.
     assert sorted(a.id for a in result.articles) == ["billing", "live"]
+
+
+def test_a_heading_id_in_any_kramdown_form_is_kept_for_the_chunker() -> None:
+    assert strip_kramdown("## Refunds {: #refunds .note}\ntext {: .x}") == "## Refunds {#refunds}\ntext"
+    assert strip_kramdown("## Plain {: .no_toc }") == "## Plain"

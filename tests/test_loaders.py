@@ -74,6 +74,7 @@ def test_markdown_front_matter_fields(tmp_path: Path) -> None:
 def test_markdown_without_front_matter_uses_heading_or_stem(tmp_path: Path) -> None:
     write(tmp_path / "with-heading.md", "# Export your data\n\nOpen **Settings**.\n")
     write(tmp_path / "no-heading.markdown", "Just a paragraph about exports.\n")
+    write(tmp_path / "with-id.md", "# Import your data {#import}\n\nOpen **Settings**.\n")
     write(tmp_path / "tags-as-text.md", "---\ntags: billing, refunds\nid: 42\n---\nRefunds take 5 days.\n")
     result = load_sources([tmp_path])
     assert result.errors == []
@@ -81,6 +82,7 @@ def test_markdown_without_front_matter_uses_heading_or_stem(tmp_path: Path) -> N
     assert by_id["with-heading"].title == "Export your data"
     assert by_id["with-heading"].body == "Open **Settings**."
     assert by_id["no-heading"].title == "no-heading"
+    assert by_id["with-id"].title == "Import your data"  # the heading's id is not part of the title
     assert by_id["42"].tags == ["billing", "refunds"]
     assert by_id["42"].url == ""
 
