@@ -26,7 +26,7 @@ from bs4 import BeautifulSoup
 # "Hi,", "Hello GitHub team,", "Dear Sir or Madam,", "To whom it may concern," at the start of a line
 # (a greeting followed by the ask on the same line loses only the greeting).
 _GREETING = re.compile(
-    r"^\s*(?:(?:hi|hello|hey|hiya|greetings|dear|good (?:morning|afternoon|evening))\b[^,.!?:\n]{0,40}"
+    r"^\s*(?:(?:hi|hello|hey|hiya|greetings|dear|good (?:morning|afternoon|evening|day))\b[^,.!?:\n]{0,40}"
     r"|to whom it may concern)\s*[,.!:\-–—]+[ \t]*",
     re.IGNORECASE,
 )
@@ -34,17 +34,21 @@ _GREETING = re.compile(
 _SIGN_OFF = re.compile(
     r"^\s*(?:(?:many |best |kind |warm |with )?(?:thanks|thank you|regards|wishes)(?: (?:again|so much|a lot|"
     r"in advance|for (?:your|the) help))?|best|cheers|sincerely|yours(?: (?:sincerely|truly|faithfully))?|"
-    r"all the best|take care|br|kr|rgds|thx|ty)\s*[,.!]*\s*$",
+    r"all the best|take care|much appreciated|appreciate (?:it|your help)|br|kr|rgds|thx|ty)\s*[,.!]*\s*$",
     re.IGNORECASE,
 )
 # Lines that end what the customer wrote: a signature delimiter, a phone's footer, a quoted reply's
 # header ("On Tue, 3 Sep 2024, Support <help@…> wrote:"), an Outlook header, a disclaimer.
 _END = re.compile(
     r"^\s*(?:--\s*$|_{5,}|-{5,}\s*original message|sent from my \w+|get outlook for|on .{5,120} wrote:\s*$|"
-    r"from:\s.+@|confidentiality notice|this (?:e-?mail|message) (?:and any attachments )?(?:is|may be) confidential)",
+    r"from:\s.+@|confidentiality notice|this (?:e-?mail|message) (?:and any attachments )?(?:is|may be) confidential|"
+    r"##-\s*please type your reply above this line)",  # Zendesk's mail threads
     re.IGNORECASE,
 )
 _QUOTED = re.compile(r"^\s*>")
+# Outlook's header of the message replied to: "From: Name" then "Sent:"/"Date:" within a few lines.
+_HEADER_FROM = re.compile(r"^\s*from:\s\S", re.IGNORECASE)
+_HEADER_NEXT = re.compile(r"^\s*(?:sent|date|to|subject):\s", re.IGNORECASE)
 # "… for me? Thanks, Joris" and "… today. thx!" at the very end of the last line.
 _TRAILING_THANKS = re.compile(
     r"(?<=[.!?])\s+(?:(?:many )?thanks|thank you|thx|ty|cheers|regards|best)\b[^.!?\n]{0,30}[.!]*\s*$",
@@ -84,9 +88,9 @@ def focus(text: str) -> str:
     lines = text.splitlines()
     kept: list[str] = []
     for n, line in enumerate(lines):
-        if _END.match(line):
+        if _ends(lines, n):
             break
-        if _SIGN_OFF.match(line) and _signature_follows(lines[n + 1 :]):
+        if _SIGN_OFF.match(line) and _signature_follows(lines, n + 1):
             break
         if _QUOTED.match(line) and not _in_code(kept):
             continue
@@ -99,14 +103,21 @@ def focus(text: str) -> str:
     return focused if focused else text
 
 
-def _signature_follows(rest: list[str]) -> bool:
+def _ends(lines: list[str], n: int) -> bool:
+    """Line n starts what the customer did not write: a footer, a quoted reply, Outlook's header."""
+    if _END.match(lines[n]):
+        return True
+    return bool(_HEADER_FROM.match(lines[n])) and any(map(_HEADER_NEXT.match, lines[n + 1 : n + 4]))
+
+
+def _signature_follows(all_lines: list[str], start: int) -> bool:
     """Only short lines (a name, a role, a company), or nothing, follow a sign-off."""
     lines = []
-    for line in rest:
-        if _END.match(line):
+    for n in range(start, len(all_lines)):
+        if _ends(all_lines, n):
             break  # a footer or a quoted reply after the signature is dropped anyway
-        if line.strip():
-            lines.append(line)
+        if all_lines[n].strip():
+            lines.append(all_lines[n])
     return len(lines) <= SIGNATURE_LINES and all(len(line.split()) <= SIGNATURE_WORDS for line in lines)
 
 

@@ -38,6 +38,19 @@ On Tue, 3 Sep 2026 at 10:12, Tallyhive Support <help@tallyhive.example> wrote:
             "my export fails\n\n```\n$ tally export\n> error TH-204\n```",
             "my export fails\n\n```\n$ tally export\n> error TH-204\n```",
         ),
+        (
+            "Good day,\nThe export button is greyed out.\nMuch appreciated,\nKai\n\n"
+            "From: Tallyhive Support\nSent: Monday, 2 March 2026 09:14\nTo: Kai\nSubject: Re: export",
+            "The export button is greyed out.",
+        ),
+        (
+            "##- Please type your reply above this line -##\n\nCan I pay yearly?",
+            "##- Please type your reply above this line -##\n\nCan I pay yearly?",
+        ),
+        (
+            "Can I pay yearly?\n\n##- Please type your reply above this line -##\nYour request 123 was updated",
+            "Can I pay yearly?",
+        ),
         # A "thanks" that is the ask's own sentence stays, and so does a ticket that is only a greeting.
         (
             "Thanks for the refund last week. How do I get the invoice?",
