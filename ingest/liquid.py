@@ -2,8 +2,11 @@
 
 We have no site data and no includes, so we keep what the author wrote and drop what a build
 would compute: conditionals keep their first branch, `{% raw %}` keeps its text literally,
-`{% data … %}`, `{% include … %}` and other tags go, `{{ … }}` becomes nothing (or the page's own
-front matter value for `{{ page.x }}`). Fenced code blocks are left as written.
+`{% data … %}` and other tags go, `{{ … }}` becomes nothing unless the page says what it is (its
+front matter for `{{ page.x }}`, an `{% assign %}` or `{% capture %}` above, a `default:` literal).
+An `{% include %}` goes too, but the text the author passed it stays: `{% include note.html
+content="…" %}` is a callout (`> **Note:** …`), as Jekyll themes render it. Fenced code blocks are
+left as written.
 
     render_liquid("{% ifversion fpt %}Free{% else %}Server{% endif %} plan.\\n{% data reusables.x %}\\n")
     # "Free plan.\\n"
@@ -19,7 +22,7 @@ from dataclasses import dataclass, field
 CONDITIONALS = {"if", "ifversion", "ifnotversion", "unless", "case"}
 BRANCHES = {"elsif", "else", "when"}
 # Blocks whose body is computed from data we do not have (loops) or never shown (capture).
-DROPPED_BLOCKS = {"for", "tablerow", "capture"}
+DROPPED_BLOCKS = {"for", "tablerow"}
 # Callout blocks become admonitions, which the tier rules read (`> **Warning:** …`).
 CALLOUTS = {
     "note": "Note", "tip": "Tip", "warning": "Warning", "danger": "Warning", "caution": "Caution",
@@ -56,6 +59,11 @@ _IAL_TAIL = re.compile(r"[ \t]*\{(?::|#)[^}\n]*\}[ \t]*$")
 _TOC_ITEM = re.compile(r"^[ \t]*(?:[-*+]|1\.)[ \t]+TOC[ \t]*$", re.I)
 _ATX = re.compile(r"^ {0,3}#{1,6}[ \t]")
 _HEADING_ID = re.compile(r"\{:?[ \t]*#([A-Za-z][\w:.-]*)[^}\n]*\}[ \t]*$")
+# `{% include callout.html type="warning" content="…" %}`: the parameters an author writes text in.
+_PARAM = re.compile(r"""([\w-]+)\s*=\s*(?:"([^"]*)"|'([^']*)')""")
+_TEXT_PARAMS = ("title", "content", "text", "body", "message", "description")
+_CALLOUT_INCLUDE = re.compile(r"\b(note|tip|warning|danger|caution|important|alert|callout|admonition)\b", re.I)
+_DEFAULT = re.compile(r"""\bdefault\s*:\s*(?:"([^"]*)"|'([^']*)')""")
 _IAL_CALLOUT = re.compile(r"\.(note|tip|warning|danger|caution|important)\b", re.I)
 
 
@@ -67,6 +75,7 @@ class _Frame:
     out: list[str] = field(default_factory=list)
     branches: int = 0
     indent: str = ""  # of the line the block tag stood on
+    target: str = ""  # the variable a `{% capture %}` fills
 
 
 def render_liquid(text: str, page: Mapping[str, object] | None = None) -> str:
@@ -135,6 +144,7 @@ def _admonition(label: str, first_line: str) -> str:
 
 def _render(text: str, page: Mapping[str, object]) -> str:
     stack = [_Frame("", keep=True, parent_keep=True)]
+    names: dict[str, str] = {}  # what `{% assign %}` and `{% capture %}` set, in document order
 
     def emit(piece: str) -> None:
         if stack[-1].keep:
@@ -150,20 +160,27 @@ def _render(text: str, page: Mapping[str, object]) -> str:
         elif match.group("code"):
             emit(_RAW_MARK.sub("", match.group("code")))
         elif match.group("out") is not None:
-            emit(_output(match.group("expr"), page))
+            emit(_output(match.group("expr"), page, names))
         else:
             line_start = text.rfind("\n", 0, match.start()) + 1
             before = text[line_start : match.start()]
             indent = before if not before.strip() else ""  # a callout inside a list item stays in it
-            pos = _tag(match.group("name"), match.group("args").strip(), text, pos, stack, emit, indent)
+            pos = _tag(match.group("name"), match.group("args").strip(), text, pos, stack, emit, indent, names)
     emit(text[pos:])
     while len(stack) > 1:  # unclosed blocks end with the document
-        _close(stack)
+        _close(stack, names)
     return "".join(stack[0].out)
 
 
 def _tag(
-    name: str, args: str, text: str, pos: int, stack: list[_Frame], emit: Callable[[str], None], indent: str
+    name: str,
+    args: str,
+    text: str,
+    pos: int,
+    stack: list[_Frame],
+    emit: Callable[[str], None],
+    indent: str,
+    names: dict[str, str],
 ) -> int:
     """Apply one `{% name args %}` tag that ended at `pos`; returns where scanning goes on."""
     top = stack[-1]
@@ -190,14 +207,25 @@ def _tag(
             top.branches += 1
             # `case` shows its first `when`; the others show their first branch only.
             top.keep = top.parent_keep and top.name == "case" and name == "when" and top.branches == 1
+    elif name == "assign":
+        target, _, value = args.partition("=")
+        literal = _literal(value.split("|", 1)[0])
+        if top.keep and literal is not None:
+            names[target.strip()] = literal
+        emit(_DROPPED)
+    elif name == "capture":
+        emit(_DROPPED)
+        stack.append(_Frame(name, keep=top.keep, parent_keep=top.keep, target=(args.split() or [""])[0]))
+    elif name in {"include", "include_relative"}:
+        emit(_include(args, indent) or _GAP)
     elif name in DROPPED_BLOCKS or name in CALLOUTS or name in LABELLED:
         emit(_DROPPED)
         keep = top.keep and name not in DROPPED_BLOCKS
         stack.append(_Frame(name, keep=keep, parent_keep=top.keep, indent=indent))
     elif name.startswith("end") and any(f.name in _closed_by(name) for f in stack[1:]):
         while stack[-1].name not in _closed_by(name):  # an inner block left open ends here too
-            _close(stack)
-        _close(stack)
+            _close(stack, names)
+        _close(stack, names)
         emit(_DROPPED)
     elif name == "octicon":
         label = _ARIA_LABEL.search(args)  # the icon's accessible name is what a reader "sees"
@@ -211,11 +239,14 @@ def _closed_by(end_tag: str) -> set[str]:
     return {"if", "ifversion", "ifnotversion"} if end_tag == "endif" else {end_tag[3:]}
 
 
-def _close(stack: list[_Frame]) -> None:
+def _close(stack: list[_Frame], names: dict[str, str]) -> None:
     frame = stack.pop()
     if not stack[-1].keep or frame.name in DROPPED_BLOCKS:
         return
     inner = "".join(frame.out)
+    if frame.name == "capture":  # shown only where `{{ name }}` puts it
+        names[frame.target] = inner.strip(_SENTINELS + " \t\n")
+        return
     if frame.name in CALLOUTS:
         inner = _callout(CALLOUTS[frame.name], inner, frame.indent)
     elif frame.name in LABELLED and inner.strip(_SENTINELS + " \t\n"):
@@ -240,14 +271,44 @@ def _code_end(text: str, fence: re.Match[str]) -> int:
     return found.end() if found else len(text)
 
 
-def _output(expr: str, page: Mapping[str, object]) -> str:
-    """`{{ page.title }}` is the page's own front matter; anything else is site data we lack."""
-    name = expr.split("|", 1)[0].strip()
+def _output(expr: str, page: Mapping[str, object], names: Mapping[str, str]) -> str:
+    """`{{ page.title }}` is the page's own front matter, `{{ plan }}` what the page assigned, `{{ "x" }}`
+    itself; anything else is site data we lack, shown as its `default:` when it has one."""
+    name, _, filters = expr.partition("|")
+    name = name.strip()
+    if name in names:
+        return names[name]
+    literal = _literal(name)
+    if literal is not None:
+        return literal
     if name.startswith("page."):
         value = page.get(name[5:])
         if isinstance(value, (str, int, float)) and not isinstance(value, bool):
             return str(value)
-    return _GAP
+    default = _DEFAULT.search(filters)
+    return (default.group(1) if default.group(1) is not None else default.group(2)) if default else _GAP
+
+
+def _literal(value: str) -> str | None:
+    """A quoted string or a number as written; None for anything to compute."""
+    value = value.strip()
+    if len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'":
+        return value[1:-1]
+    return value if re.fullmatch(r"-?\d+(?:\.\d+)?", value) else None
+
+
+def _include(args: str, indent: str) -> str:
+    """The text an author passed to an include: a callout for a note/warning include, else a paragraph."""
+    params = {key.lower(): first or second for key, first, second in _PARAM.findall(args)}
+    parts = [params[key].strip() for key in _TEXT_PARAMS if params.get(key, "").strip()]
+    if not parts:
+        return ""
+    body = " ".join(p if p[-1] in ".!?:" else f"{p}." for p in parts[:-1]) + (" " if len(parts) > 1 else "") + parts[-1]
+    kind = _CALLOUT_INCLUDE.search(f"{params.get('type', '')} {args.split(maxsplit=1)[0] if args else ''}")
+    if kind is None:
+        return f"\n\n{indent}{body}\n\n"
+    label = CALLOUTS.get(params.get("type", "").lower()) or CALLOUTS.get(kind.group(1).lower(), "Note")
+    return _callout(label, body, indent)
 
 
 def _tidy(text: str) -> str:

@@ -274,3 +274,25 @@ def test_unpublished_redirect_and_table_of_contents_pages_are_skipped_quietly(
 def test_a_heading_id_in_any_kramdown_form_is_kept_for_the_chunker() -> None:
     assert strip_kramdown("## Refunds {: #refunds .note}\ntext {: .x}") == "## Refunds {#refunds}\ntext"
     assert strip_kramdown("## Plain {: .no_toc }") == "## Plain"
+
+
+def test_text_passed_to_an_include_stays_and_a_note_include_is_a_callout() -> None:
+    text = (
+        'Intro.\n\n{% include note.html content="You must be an **owner** to do this." %}\n\n'
+        '{% include callout.html type="warning" title="Heads up" content=\'Deleting is permanent.\' %}\n\n'
+        '{% include figure.html caption="ignored" %}{% include footer.html %}\n\n'
+        '{% include card.html text="Plans start at $7 a month" %}\n'
+    )
+    assert render_liquid(text) == (
+        "Intro.\n\n> **Note:** You must be an **owner** to do this.\n\n"
+        "> **Warning:** Heads up. Deleting is permanent.\n\nPlans start at $7 a month\n"
+    )
+
+
+def test_assigned_and_captured_values_and_defaults_are_what_the_reader_sees() -> None:
+    text = (
+        '{% assign plan = "Pro" %}{% capture where %}Settings > Billing{% endcapture %}'
+        "Upgrade to {{ plan }} in {{ where }}. It costs {{ site.data.price | default: '$10' }} a month, "
+        "{{ site.data.unknown }}not {{ 12 }}."
+    )
+    assert render_liquid(text) == "Upgrade to Pro in Settings > Billing. It costs $10 a month, not 12."
