@@ -50,6 +50,18 @@ _HELPFUL = re.compile(
 CONTAINERS = {"body", "html", "div", "section", "table", "tbody", "tr", "td", "center", "span"}
 MIN_PROSE = 200  # chars of non-link text below which a page is not an article
 MAX_LINK_SHARE = 0.6  # share of a page's text inside links above which it is a listing page
+# Callout boxes (MkDocs "admonition warning", Docusaurus "theme-admonition-tip", Bootstrap
+# "alert alert-warning", Zendesk and Intercom "callout", `<aside class="note">`): a box is one when a
+# class word names a callout, or names its kind outright; its label comes from the kind (most serious
+# first). They become `> **Warning:** …`, like Markdown admonitions. "info" alone is not enough
+# (Zendesk's "article-info" holds the whole article).
+CALLOUT_BOXES = {"admonition", "callout", "alert", "notice"}
+CALLOUT_KINDS = (
+    ("danger", "Warning"), ("warning", "Warning"), ("warn", "Warning"), ("attention", "Warning"),
+    ("caution", "Caution"), ("important", "Important"), ("tip", "Tip"), ("hint", "Tip"), ("note", "Note"),
+)  # fmt: skip
+MAX_CALLOUT_CHARS = 1500  # a "box" longer than this is a layout wrapper, not a callout
+CALLOUT_TAGS = {"div", "aside", "section", "blockquote"}
 _SPACES = re.compile(r"\s+")
 _ANCHOR_ID = re.compile(r"[A-Za-z][\w:.-]{0,99}")  # an id a URL fragment can carry as it is
 _INVISIBLE = re.compile("[\u200b\u2060\ufeff]")  # e.g. the zero-width text of heading anchors
@@ -163,6 +175,8 @@ def _strip_chrome(root: Tag) -> None:
     for tag in root.find_all(True):
         if tag.decomposed or tag.parent is None:
             continue
+        if _callout_label(tag):
+            continue  # an <aside class="note"> is the article's own warning, not the page's sidebar
         if _is_hidden(tag) or tag.name in CHROME_TAGS or tag.get("role") in CHROME_ROLES:
             tag.decompose()
         elif _chrome_words(tag):
@@ -265,6 +279,9 @@ def _render(children: Iterable[PageElement]) -> list[str]:
 
 def _block(tag: Tag) -> list[str]:
     name = tag.name
+    label = _callout_label(tag)
+    if label:
+        return _callout(tag, label)
     if name in {"h1", "h2", "h3", "h4", "h5", "h6"}:
         text = _line(tag)
         anchor = _heading_id(tag)
@@ -300,6 +317,38 @@ def _heading_id(tag: Tag) -> str:
         if isinstance(value, str) and _ANCHOR_ID.fullmatch(value.strip()):
             return value.strip()
     return ""
+
+
+def _callout_label(tag: Tag) -> str:
+    """The label ("Warning", "Note", …) when `tag` is a callout box, else an empty string."""
+    if tag.name not in CALLOUT_TAGS:
+        return ""
+    classes = tag.get("class")
+    names = " ".join(str(c) for c in (classes if isinstance(classes, list) else [classes or ""]))
+    words = set(re.split(r"[^a-z]+", re.sub(r"([a-z])([A-Z])", r"\1-\2", names).lower()))
+    boxed = bool(words & CALLOUT_BOXES) or tag.get("role") in ("note", "alert")
+    kind = next((label for word, label in CALLOUT_KINDS if word in words), "")
+    if not (kind or boxed) or len(_text(tag)) > MAX_CALLOUT_CHARS:
+        return ""
+    return kind or "Note"
+
+
+def _callout(tag: Tag, label: str) -> list[str]:
+    """The box as `> **Label:** …`; its own title goes when it only names the kind ("Warning")."""
+    for title in tag.find_all(True, class_=re.compile(r"title|heading", re.I), limit=1):
+        if _line(title).strip(" :*").lower() in {word for word, _ in CALLOUT_KINDS} | {"info", label.lower()}:
+            title.decompose()
+    for nested in tag.find_all(CALLOUT_TAGS):
+        if _callout_label(nested):  # Docusaurus' "admonitionContent": part of this box, not one of its own
+            nested.attrs.pop("class", None)
+            nested.attrs.pop("role", None)
+    blocks = [b for b in _render(tag.children) if b.strip()]
+    if not blocks:
+        return []
+    if not blocks[0].startswith("**"):  # "**Warning:** …" written by the author keeps its own label
+        blocks[0] = f"**{label}:** {blocks[0]}"
+    text = "\n\n".join(blocks)
+    return ["\n".join(f"> {line}".rstrip() for line in text.splitlines())]
 
 
 def _list(tag: Tag, indent: str) -> str:

@@ -3,7 +3,8 @@
 The rules are a policy, written as tables and applied in this order (the first that matches wins):
 
 1. the article's front matter `section_tiers` (any heading in the path, deepest first);
-2. an admonition in the text (`> **Warning:**`, `> [!IMPORTANT]` …): CRITICAL warning;
+2. an admonition in the text (`> **Warning:**`, `> [!IMPORTANT]`, a paragraph that opens with
+   `**Important:**` …): CRITICAL warning;
 3. the section's headings (deepest first): requirements, policies, procedures, related links …;
 4. the wording of the text ("must", "cannot be undone" …; a numbered list of steps);
 5. the article's front matter `tier`;
@@ -24,7 +25,7 @@ from rag.models import Article, Tier
 
 # 2. Admonitions that mark text as something the agent must not miss.
 ADMONITIONS = re.compile(
-    r"^[ \t]*>[ \t]*(?:\*\*(?:warning|important|caution|danger)\b[^*\n]{0,3}\*\*"
+    r"^[ \t]*(?:>[ \t]*)?(?:\*\*(?:warning|important|caution|danger)\b[^*\n]{0,3}\*\*"
     r"|\[!(?:warning|important|caution)\])",
     re.I | re.M,
 )

@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 
 from ingest.chunking import chunk_article
-from ingest.html import not_an_article, parse_html
+from ingest.html import html_to_markdown, not_an_article, parse_html
 from ingest.loaders import load_sources
+from rag.models import Tier
 
 PROSE = (
     "If you forgot your password, you can set a new one from the sign-in page. The reset link we "
@@ -174,3 +175,46 @@ def test_a_section_cited_from_a_page_links_to_the_pages_own_heading_id(tmp_path:
         "Refund policy": f"{base}#policy",
         "No id here": f"{base}#no-id-here",
     }
+
+
+@pytest.mark.parametrize(
+    ("box", "markdown"),
+    [
+        (  # MkDocs Material
+            '<div class="admonition warning"><p class="admonition-title">Warning</p>'
+            "<p>Deleting is permanent.</p></div>",
+            "> **Warning:** Deleting is permanent.",
+        ),
+        (  # Docusaurus: the box, its heading and its content each carry "admonition" in a class
+            '<div class="theme-admonition theme-admonition-tip alert alert--success"><div class="admonitionHeading_G">'
+            '<span class="admonitionIcon_R"></span>tip</div>'
+            '<div class="admonitionContent_B"><p>Use the CLI.</p></div></div>',
+            "> **Tip:** Use the CLI.",
+        ),
+        (  # Bootstrap, with the author's own label
+            '<div class="alert alert-warning" role="alert"><strong>Warning:</strong> Only owners can do this.</div>',
+            "> **Warning:** Only owners can do this.",
+        ),
+        ('<div class="callout callout--info"><p>Plans renew monthly.</p></div>', "> **Note:** Plans renew monthly."),
+        ('<aside class="note"><p>Keep your recovery codes.</p></aside>', "> **Note:** Keep your recovery codes."),
+        # Zendesk's "article-info" wraps the whole article: "info" alone does not make a callout.
+        ('<section class="article-info"><p>Plans renew monthly.</p></section>', "Plans renew monthly."),
+    ],
+)
+def test_callout_boxes_become_admonitions(box: str, markdown: str) -> None:
+    assert html_to_markdown(box) == markdown
+
+
+def test_a_callout_in_a_crawled_page_is_kept_and_makes_its_section_critical(tmp_path: Path) -> None:
+    text = "Deleting a workspace removes its projects, members and reports for everyone in it. " * 3
+    page = (
+        "<html><body><main><h1>Delete a workspace</h1>"
+        f"<p>{text}</p><h2>Before you delete</h2><p>{text}</p>"
+        '<aside class="admonition danger"><p>This cannot be undone.</p></aside>'
+        '<aside class="sidebar"><a href="/a">Other articles</a></aside></main></body></html>'
+    )
+    write(tmp_path / "delete.html", page)
+    [article] = load_sources([tmp_path]).articles
+    assert "> **Warning:** This cannot be undone." in article.body and "Other articles" not in article.body
+    section = next(c for c in chunk_article(article) if c.heading_path == "Before you delete")
+    assert section.tier == Tier.CRITICAL

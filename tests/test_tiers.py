@@ -143,3 +143,9 @@ def test_article_tier_is_the_fallback_then_medium() -> None:
     # Rules still beat the article tier.
     assert section_tier(article(tier="LOW"), ["Before you start"], NEUTRAL)[0] is Tier.CRITICAL
     assert classify(article(), [], NEUTRAL) == (Tier.MEDIUM, "text", "default")
+
+
+def test_a_paragraph_that_opens_with_a_bold_warning_is_an_admonition() -> None:
+    # Help-desk editors (Zendesk, Intercom) write "<strong>Important:</strong> …" as a paragraph.
+    assert section_tier(article(), ["Refunds"], "**Important:** refunds go to the original card.")[0] == Tier.CRITICAL
+    assert section_tier(article(), ["Refunds"], "**Tip:** refunds show within a week.")[0] != Tier.CRITICAL
