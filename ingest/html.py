@@ -21,6 +21,8 @@ from urllib.parse import urljoin
 from bs4 import BeautifulSoup, MarkupResemblesLocatorWarning
 from bs4.element import Comment, Doctype, NavigableString, PageElement, ProcessingInstruction, Tag
 
+from ingest.tabs import label_tabs
+
 DROP_TAGS = {"script", "style", "nav", "noscript", "template", "svg", "iframe", "form", "button", "head"}
 BLOCK_TAGS = {
     "p", "div", "section", "article", "main", "header", "footer", "aside", "figure", "figcaption",
@@ -91,6 +93,7 @@ def parse_html(html: str, *, base_url: str | None = None) -> HtmlDocument:
     page_title = _SPACES.sub(" ", title_tag.get_text()).strip() if isinstance(title_tag, Tag) else ""
     for tag in soup.find_all(["head", "title", "script", "style", "noscript", "template"]):
         tag.decompose()  # their text would count as the page's text (a <title> outside <head> too)
+    label_tabs(soup)  # hidden tab panels are content, not chrome: opened and named first
     root = _content_root(soup)
     semantic = _is_semantic(root)
     title = _title(soup, root, page_title) if semantic else ""  # before its header (and <h1>) goes
@@ -122,6 +125,7 @@ def not_an_article(doc: HtmlDocument) -> str | None:
 def html_to_markdown(html: str | Tag, *, base_url: str | None = None) -> str:
     """Convert an HTML fragment (or parsed tag) to Markdown text with blank lines between blocks."""
     node = _soup(html) if isinstance(html, str) else html
+    label_tabs(node)
     if base_url:
         _absolute_links(node, base_url)
     text = "\n\n".join(b for b in _blocks(node) if b.strip()).replace(_BR, "\n")
