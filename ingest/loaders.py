@@ -29,7 +29,7 @@ from ingest.chunking import split_heading_id
 from ingest.html import html_to_markdown, not_an_article, parse_html
 from ingest.liquid import render_liquid, strip_kramdown
 from rag.errors import IngestError
-from rag.models import Article, Tier
+from rag.models import Article, Tier, sha256_text
 
 log = logging.getLogger(__name__)
 
@@ -95,6 +95,7 @@ def load_sources(paths: Sequence[Path]) -> LoadResult:
     """
     result = LoadResult()
     seen: dict[str, str] = {}  # article id -> file it came from
+    twins: dict[str, str] = {}  # hash of an article's title and text -> the file it came from
     titles: dict[str, str] = {}
     for given in paths:
         root = Path(given).resolve()
@@ -117,6 +118,11 @@ def load_sources(paths: Sequence[Path]) -> LoadResult:
                     result.warnings.append(f"{file}: {skip.reason}")
                 continue
             for article in articles:
+                twin = _twin(article, file, twins)
+                if twin:  # a crawl saves one page under several names (print view, ?page=1, index.html)
+                    log.warning("skipping %s: %s", file, twin)
+                    result.warnings.append(f"{file}: {twin}")
+                    continue
                 first = seen.get(article.id)
                 if first is not None:
                     reason = f"duplicate article id {article.id!r} (already loaded from {first})"
@@ -127,6 +133,16 @@ def load_sources(paths: Sequence[Path]) -> LoadResult:
     if titles:
         result.articles = [_fill_autotitles(a, titles) for a in result.articles]
     return result
+
+
+def _twin(article: Article, file: Path, twins: dict[str, str]) -> str:
+    """Why `article` repeats one already loaded (the same title and text), else ""; records it
+    otherwise. Not by canonical URL alone: some sites give every page the home page's."""
+    key = sha256_text(article.title.strip() + "\n" + " ".join(article.body.split()))
+    if key in twins:
+        return f"the same title and text as {twins[key]}, skipped"
+    twins[key] = str(file)
+    return ""
 
 
 def _article_files(root: Path, result: LoadResult) -> Iterator[Path]:

@@ -218,3 +218,18 @@ def test_a_callout_in_a_crawled_page_is_kept_and_makes_its_section_critical(tmp_
     assert "> **Warning:** This cannot be undone." in article.body and "Other articles" not in article.body
     section = next(c for c in chunk_article(article) if c.heading_path == "Before you delete")
     assert section.tier == Tier.CRITICAL
+
+
+def test_a_page_saved_twice_by_a_crawl_is_read_once(tmp_path: Path) -> None:
+    text = "Refunds go back to the card you paid with, within 14 days of the request. " * 3
+    page = f"<html><body><main><h1>Refunds</h1><p>{text}</p></main></body></html>"
+    other = f"<html><body><main><h1>Invoices</h1><p>{text}</p></main></body></html>"
+    site = tmp_path / "help.acme.example"
+    write(site / "refunds.html", page)
+    write(site / "refunds" / "index.html", page)  # the same page under the folder-page name
+    write(site / "invoices.html", other)  # same text, another title: another article
+    result = load_sources([tmp_path])
+    assert sorted(a.title for a in result.articles) == ["Invoices", "Refunds"]
+    assert result.errors == []
+    [warning] = result.warnings
+    assert "refunds.html" in warning and "the same title and text as" in warning and "index.html" in warning
