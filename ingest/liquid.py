@@ -64,7 +64,9 @@ _PARAM = re.compile(r"""([\w-]+)\s*=\s*(?:"([^"]*)"|'([^']*)')""")
 _TEXT_PARAMS = ("title", "content", "text", "body", "message", "description")
 _CALLOUT_INCLUDE = re.compile(r"\b(note|tip|warning|danger|caution|important|alert|callout|admonition)\b", re.I)
 _DEFAULT = re.compile(r"""\bdefault\s*:\s*(?:"([^"]*)"|'([^']*)')""")
-_IAL_CALLOUT = re.compile(r"\.(note|tip|warning|danger|caution|important)\b", re.I)
+# `.warning` (Just the Docs), `.notice--warning` and a bare `.notice` (Minimal Mistakes).
+_IAL_CALLOUT = re.compile(r"\.(?:notice--)?(note|tip|warning|danger|caution|important|info|success|notice)\b", re.I)
+_IAL_LABELS = {"danger": "Warning", "info": "Note", "notice": "Note", "success": "Tip"}
 
 
 @dataclass
@@ -75,7 +77,7 @@ class _Frame:
     out: list[str] = field(default_factory=list)
     branches: int = 0
     indent: str = ""  # of the line the block tag stood on
-    target: str = ""  # the variable a `{% capture %}` fills
+    target: str = ""  # the variable a `{% capture %}` fills, the label of a `{% hint %}`
 
 
 def render_liquid(text: str, page: Mapping[str, object] | None = None) -> str:
@@ -110,10 +112,12 @@ def strip_kramdown(text: str) -> str:
                 out.pop()  # "* TOC\n{:toc}" is where kramdown generates a table of contents
             found = _IAL_CALLOUT.search(line)
             below = n + 1 < len(lines) and bool(lines[n + 1].strip())
+            kind = found.group(1).lower() if found else ""
+            kind = _IAL_LABELS.get(kind, kind.capitalize())
             if found and below:  # an attribute line before a block styles that block
-                label = found.group(1).capitalize()
+                label = kind
             elif found and out and out[-1].strip():  # ... and right after one, the block above
-                _quote_last_paragraph(out, found.group(1).capitalize())
+                _quote_last_paragraph(out, kind)
             continue
         heading_id = _HEADING_ID.search(line) if _ATX.match(line) else None
         line = _IAL_TAIL.sub("", line)
@@ -218,6 +222,12 @@ def _tag(
         stack.append(_Frame(name, keep=top.keep, parent_keep=top.keep, target=(args.split() or [""])[0]))
     elif name in {"include", "include_relative"}:
         emit(_include(args, indent) or _GAP)
+    elif name == "hint":  # GitBook: {% hint style="warning" %} … {% endhint %}
+        emit(_DROPPED)
+        style = re.search(r"""style\s*=\s*["']?(\w+)""", args)
+        kind = style.group(1).lower() if style else "info"
+        label = CALLOUTS.get(kind) or {"info": "Note", "success": "Tip"}.get(kind, "Note")
+        stack.append(_Frame(name, keep=top.keep, parent_keep=top.keep, indent=indent, target=label))
     elif name in DROPPED_BLOCKS or name in CALLOUTS or name in LABELLED:
         emit(_DROPPED)
         keep = top.keep and name not in DROPPED_BLOCKS
@@ -228,8 +238,8 @@ def _tag(
         _close(stack, names)
         emit(_DROPPED)
     elif name == "octicon":
-        label = _ARIA_LABEL.search(args)  # the icon's accessible name is what a reader "sees"
-        emit(label.group(2) if label else _DROPPED)
+        aria = _ARIA_LABEL.search(args)  # the icon's accessible name is what a reader "sees"
+        emit(aria.group(2) if aria else _DROPPED)
     else:
         emit(_GAP if name in CONTENT_TAGS else _DROPPED)
     return pos
@@ -247,8 +257,8 @@ def _close(stack: list[_Frame], names: dict[str, str]) -> None:
     if frame.name == "capture":  # shown only where `{{ name }}` puts it
         names[frame.target] = inner.strip(_SENTINELS + " \t\n")
         return
-    if frame.name in CALLOUTS:
-        inner = _callout(CALLOUTS[frame.name], inner, frame.indent)
+    if frame.name in CALLOUTS or frame.name == "hint":
+        inner = _callout(frame.target if frame.name == "hint" else CALLOUTS[frame.name], inner, frame.indent)
     elif frame.name in LABELLED and inner.strip(_SENTINELS + " \t\n"):
         inner = f"\n\n{frame.indent}**{LABELLED[frame.name]}:**\n\n{inner.strip(chr(10))}\n\n"
     stack[-1].out.append(inner)

@@ -296,3 +296,13 @@ def test_assigned_and_captured_values_and_defaults_are_what_the_reader_sees() ->
         "{{ site.data.unknown }}not {{ 12 }}."
     )
     assert render_liquid(text) == "Upgrade to Pro in Settings > Billing. It costs $10 a month, not 12."
+
+
+def test_minimal_mistakes_notices_and_gitbook_hints_are_callouts() -> None:
+    assert strip_kramdown("Deleting is permanent.\n{: .notice--warning}\n\nPlain.\n{: .notice}") == (
+        "> **Warning:** Deleting is permanent.\n\n> **Note:** Plain."
+    )
+    assert render_liquid('{% hint style="warning" %}\nBack up first.\n{% endhint %}\n\nText.') == (
+        "> **Warning:** Back up first.\n\nText."
+    )
+    assert render_liquid('{% hint style="success" %}\nDone.\n{% endhint %}') == "> **Tip:** Done."
