@@ -46,6 +46,12 @@ UNSUPPORTED_DOCUMENTS = {
     ".ppt", ".pptx", ".odp", ".key", ".xls", ".xlsx", ".ods", ".numbers",
 }  # fmt: skip
 UNSUPPORTED_REASON = "unsupported format ({suffix}), skipped: convert it to Markdown, HTML or plain text"
+# Folders of a docs repository that hold no articles of their own: build output (Jekyll's `_site`
+# would ingest every page a second time, as HTML), templates and partials, dependencies. Skipped
+# inside the folder given; naming one of them as the source still reads it.
+NOT_ARTICLE_FOLDERS = {
+    "_site", "_build", "_includes", "_layouts", "_sass", "node_modules", "vendor", "__pycache__",
+}  # fmt: skip
 # Repository furniture that lives next to articles but is not one (only skipped inside folders).
 NOT_ARTICLES = {"readme", "license", "licence", "changelog", "contributing"}
 # File names that say "the page of this folder": the folder names the article.
@@ -156,7 +162,9 @@ def _article_files(root: Path, result: LoadResult) -> Iterator[Path]:
         return
     for file in sorted(root.rglob("*"), key=lambda p: p.relative_to(root).as_posix()):
         rel = file.relative_to(root)
-        if any(part.startswith(".") for part in rel.parts) or not file.is_file():
+        if any(part.startswith(".") or part in NOT_ARTICLE_FOLDERS for part in rel.parts[:-1]):
+            continue
+        if rel.name.startswith(".") or not file.is_file():
             continue
         suffix = file.suffix.lower()
         if suffix in UNSUPPORTED_DOCUMENTS:

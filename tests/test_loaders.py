@@ -243,10 +243,17 @@ def test_folder_walk_skips_hidden_and_non_articles(tmp_path: Path) -> None:
     write(tmp_path / "README.md", "# About this folder")
     write(tmp_path / "tickets.jsonl", '{"ticket": "hi"}\n')
     write(tmp_path / "logo.png", b"\x89PNG\x00\x00")
+    # A Jekyll repository's build output, partials and dependencies hold no articles of their own.
+    write(tmp_path / "_site" / "b" / "index.html", "<html><body><main><h1>B</h1><p>bee</p></main></body></html>")
+    write(tmp_path / "_includes" / "note.md", "# A partial")
+    write(tmp_path / "node_modules" / "pkg" / "guide.md", "# Not ours")
     result = load_sources([tmp_path])
     assert result.errors == []
     assert result.files == 3
     assert [a.id for a in result.articles] == ["y", "z", "b"]  # sorted by path: a/y, a/z, b
+    # Named as the source, a built site is read.
+    write(tmp_path / "_site" / "c.html", "<html><body><main><h1>C</h1><p>" + "sea " * 80 + "</p></main></body></html>")
+    assert [a.title for a in load_sources([tmp_path / "_site"]).articles] == ["C"]
 
 
 def test_single_file_source_and_missing_path(tmp_path: Path) -> None:
