@@ -80,11 +80,12 @@ class _Frame:
     target: str = ""  # the variable a `{% capture %}` fills, the label of a `{% hint %}`
 
 
-def render_liquid(text: str, page: Mapping[str, object] | None = None) -> str:
-    """The reader's text of `text` (Liquid tags resolved as above); `page` is the front matter."""
+def render_liquid(text: str, page: Mapping[str, object] | None = None, site: Mapping[str, object] | None = None) -> str:
+    """The reader's text of `text` (Liquid tags resolved as above); `page` is the front matter,
+    `site` the Jekyll site's `_config.yml` and `_data/` (ingest/jekyll.py) when there is one."""
     if "{%" not in text and "{{" not in text:
         return text
-    rendered = _tidy(_render(text, page or {}))
+    rendered = _tidy(_render(text, {"page": page or {}, "site": site or {}}))
     # Blocks we make (callouts, labels) bring blank lines around them; the text's own ends stay.
     head = "\n" if text.startswith("\n") else ""
     tail = "\n" if text.endswith("\n") else ""
@@ -146,7 +147,7 @@ def _admonition(label: str, first_line: str) -> str:
     return f"> {first_line}" if first_line.startswith("**") else f"> **{label}:** {first_line}"
 
 
-def _render(text: str, page: Mapping[str, object]) -> str:
+def _render(text: str, scope: Mapping[str, object]) -> str:
     stack = [_Frame("", keep=True, parent_keep=True)]
     names: dict[str, str] = {}  # what `{% assign %}` and `{% capture %}` set, in document order
 
@@ -164,12 +165,12 @@ def _render(text: str, page: Mapping[str, object]) -> str:
         elif match.group("code"):
             emit(_RAW_MARK.sub("", match.group("code")))
         elif match.group("out") is not None:
-            emit(_output(match.group("expr"), page, names))
+            emit(_output(match.group("expr"), scope, names))
         else:
             line_start = text.rfind("\n", 0, match.start()) + 1
             before = text[line_start : match.start()]
             indent = before if not before.strip() else ""  # a callout inside a list item stays in it
-            pos = _tag(match.group("name"), match.group("args").strip(), text, pos, stack, emit, indent, names)
+            pos = _tag(match.group("name"), match.group("args").strip(), text, pos, stack, emit, indent, names, scope)
     emit(text[pos:])
     while len(stack) > 1:  # unclosed blocks end with the document
         _close(stack, names)
@@ -185,6 +186,7 @@ def _tag(
     emit: Callable[[str], None],
     indent: str,
     names: dict[str, str],
+    scope: Mapping[str, object],
 ) -> int:
     """Apply one `{% name args %}` tag that ended at `pos`; returns where scanning goes on."""
     top = stack[-1]
@@ -213,9 +215,9 @@ def _tag(
             top.keep = top.parent_keep and top.name == "case" and name == "when" and top.branches == 1
     elif name == "assign":
         target, _, value = args.partition("=")
-        literal = _literal(value.split("|", 1)[0])
-        if top.keep and literal is not None:
-            names[target.strip()] = literal
+        known = _value(value.split("|", 1)[0].strip(), scope, names)
+        if top.keep and known is not None:
+            names[target.strip()] = known
         emit(_DROPPED)
     elif name == "capture":
         emit(_DROPPED)
@@ -281,22 +283,33 @@ def _code_end(text: str, fence: re.Match[str]) -> int:
     return found.end() if found else len(text)
 
 
-def _output(expr: str, page: Mapping[str, object], names: Mapping[str, str]) -> str:
-    """`{{ page.title }}` is the page's own front matter, `{{ plan }}` what the page assigned, `{{ "x" }}`
-    itself; anything else is site data we lack, shown as its `default:` when it has one."""
+def _output(expr: str, scope: Mapping[str, object], names: Mapping[str, str]) -> str:
+    """`{{ page.title }}` is the page's own front matter, `{{ site.x }}` the site's settings and data,
+    `{{ plan }}` what the page assigned, `{{ "x" }}` itself; anything else is data we lack, shown as its
+    `default:` when it has one."""
     name, _, filters = expr.partition("|")
-    name = name.strip()
+    value = _value(name.strip(), scope, names)
+    if value is not None:
+        return value
+    default = _DEFAULT.search(filters)
+    return (default.group(1) if default.group(1) is not None else default.group(2)) if default else _GAP
+
+
+def _value(name: str, scope: Mapping[str, object], names: Mapping[str, str]) -> str | None:
+    """What `name` shows: an assigned variable, a literal, or a text or number under page./site."""
     if name in names:
         return names[name]
     literal = _literal(name)
     if literal is not None:
         return literal
-    if name.startswith("page."):
-        value = page.get(name[5:])
-        if isinstance(value, (str, int, float)) and not isinstance(value, bool):
-            return str(value)
-    default = _DEFAULT.search(filters)
-    return (default.group(1) if default.group(1) is not None else default.group(2)) if default else _GAP
+    node: object = scope
+    for part in name.split("."):
+        if not isinstance(node, Mapping) or part not in node:
+            return None
+        node = node[part]
+    if isinstance(node, (str, int, float)) and not isinstance(node, bool) and name.startswith(("page.", "site.")):
+        return str(node)
+    return None
 
 
 def _literal(value: str) -> str | None:

@@ -21,12 +21,13 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urljoin, urlsplit
 
 import yaml
 
 from ingest.chunking import split_heading_id
 from ingest.html import html_to_markdown, not_an_article, parse_html
+from ingest.jekyll import default_path, jekyll_site, page_url
 from ingest.liquid import render_liquid, strip_kramdown
 from rag.errors import IngestError
 from rag.models import Article, Tier, sha256_text
@@ -50,7 +51,7 @@ UNSUPPORTED_REASON = "unsupported format ({suffix}), skipped: convert it to Mark
 # would ingest every page a second time, as HTML), templates and partials, dependencies. Skipped
 # inside the folder given; naming one of them as the source still reads it.
 NOT_ARTICLE_FOLDERS = {
-    "_site", "_build", "_includes", "_layouts", "_sass", "node_modules", "vendor", "__pycache__",
+    "_site", "_build", "_includes", "_layouts", "_sass", "_data", "node_modules", "vendor", "__pycache__",
 }  # fmt: skip
 # Repository furniture that lives next to articles but is not one (only skipped inside folders).
 NOT_ARTICLES = {"readme", "license", "licence", "changelog", "contributing"}
@@ -62,6 +63,7 @@ _FENCE = re.compile(r"^\s*(```|~~~)")
 _LINK_DEF = re.compile(r"^ {0,3}\[([^\]]+)\]:[ \t]*<?([^\s>]+)>?(?:[ \t]+(\"[^\"]*\"|'[^']*'|\([^)]*\)))?[ \t]*$")
 _FULL_REF = re.compile(r"\[([^\]]+)\]\[([^\]]*)\]")
 _SHORT_REF = re.compile(r"(?<![\]!\\])\[([^\]\[]+)\](?![\[(:])")
+_ROOT_LINK = re.compile(r"\]\((/(?!/)[^)\s]*)")  # a link to a path on the same site: ](/docs/x)
 _AUTOTITLE = re.compile(r"\[AUTOTITLE\]\(([^)\s]+)\)")
 # A folder named like a host ("help.acme.com"), not like a file ("node.js", "notes.md").
 _HOSTNAME = re.compile(r"^[a-z0-9-]+(?:\.[a-z0-9-]+)*\.(?!(?:js|ts|md|py|rb|go|txt|json|html?|css)$)[a-z]{2,}$", re.I)
@@ -91,6 +93,8 @@ class _Context:
     errors: list[IngestError]
     # Site paths (URL path, permalink, redirect_from, file path) -> title, for `[AUTOTITLE](…)` links.
     titles: dict[str, str] = field(default_factory=dict)
+    site: dict[str, Any] = field(default_factory=dict)  # the Jekyll site's settings and data (ingest/jekyll.py)
+    site_root: Path | None = None
 
 
 def load_sources(paths: Sequence[Path]) -> LoadResult:
@@ -108,7 +112,8 @@ def load_sources(paths: Sequence[Path]) -> LoadResult:
         if not root.exists():
             result.errors.append(IngestError(str(root), "no such file or folder"))
             continue
-        ctx = _Context(root, result.errors, titles)
+        site, site_root = jekyll_site(root)
+        ctx = _Context(root, result.errors, titles, site, site_root)
         for file in _article_files(root, result):
             result.files += 1
             try:
@@ -213,11 +218,14 @@ def _markdown(file: Path, text: str, ctx: _Context) -> Article:
     meta, body = _front_matter(file, text)
     _skip_non_articles(meta)
     # Jekyll / docs-as-code pages: Liquid and kramdown markup is build input, not reader text.
-    body = strip_kramdown(render_liquid(body, meta))
-    title = render_liquid(_text(meta.get("title")), meta) or _first_h1(body) or file.stem
+    body = strip_kramdown(render_liquid(body, meta, ctx.site))
+    title = render_liquid(_text(meta.get("title")), meta, ctx.site) or _first_h1(body) or file.stem
     url = _text(meta.get("url")) or _permalink(meta)
+    if ctx.site_root is not None and _text(ctx.site.get("url")).startswith(("http://", "https://")):
+        # A Jekyll site that says where it lives: every page gets a link an agent can open.
+        url = page_url(ctx.site, url or default_path(ctx.site, file.relative_to(ctx.site_root)))
     body = _drop_title_heading(body)
-    intro = strip_kramdown(render_liquid(_text(meta.get("intro") or meta.get("description")), meta))
+    intro = strip_kramdown(render_liquid(_text(meta.get("intro") or meta.get("description")), meta, ctx.site))
     if intro and not _starts_with(body, intro):
         body = f"{intro}\n\n{body}"  # the page shows its intro as the lead paragraph
     meta = {
@@ -572,4 +580,6 @@ def _resolve_links(body: str, url: str) -> str:
         text = _SHORT_REF.sub(short, _FULL_REF.sub(full, text))
     if url:
         text = text.replace("](#", f"]({url.split('#', 1)[0]}#")
+    if url.startswith(("http://", "https://")):  # "/docs/billing/" is on the article's own site
+        text = _ROOT_LINK.sub(lambda m: f"]({urljoin(url, m.group(1))}", text)
     return text.strip("\n")
