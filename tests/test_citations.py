@@ -176,6 +176,18 @@ def test_sentences_are_whole_and_lead_ins_go_with_what_they_introduce() -> None:
     assert not any(re.fullmatch(r"(please )?note:?", p, re.I) for p in pieces)
 
 
+def test_a_tabs_name_leads_its_steps_and_goes_nowhere_without_them() -> None:
+    # Tabbed instructions (ingest/tabs.py) and platform blocks read "**Mobile:**" above their steps.
+    text = (
+        "**Desktop/Web:**\n\n1. Click the gear icon.\n\n**Mobile:**\n\n1. Tap your avatar.\n\n"
+        "**Alone:**\n\nThis paragraph is a whole sentence of its own.\n\n**At the end:**"
+    )
+    pieces = parse(text)
+    steps = {p.text: pieces[p.lead].text for p in pieces if p.kind == "step" and p.lead is not None}
+    assert steps == {"Click the gear icon.": "Desktop/Web:", "Tap your avatar.": "Mobile:"}
+    assert not {"Alone:", "At the end:"} & {p.text for p in pieces}  # a label with no steps to name goes
+
+
 def test_a_step_keeps_its_indented_command_and_the_list_goes_on_after_it() -> None:
     text = (
         "To use another directory, follow these steps:\n\n"

@@ -49,6 +49,9 @@ _STAFF = re.compile(
     re.IGNORECASE,
 )
 # A paragraph that opens with a bold label of its own ("**Worklogs are missing.** They should …").
+# A bold label alone on its line that introduces what follows: a tab's or a platform's name above
+# its steps ("**Mobile:**", "**macOS**:"). Kept as the lead-in of its list, however short.
+_BLOCK_LABEL = re.compile(r"^\s*(?:\*\*|__)[^*_\n]{1,60}?(?::(?:\*\*|__)|(?:\*\*|__):)\s*$")
 _LABEL = re.compile(r"^\s*(?:\*\*|__)([^*_]{2,80}?[.!?][\"”']?)(?:\*\*|__)\s+\S")
 _NOTE_WORDS = re.compile(r"^(please note|note|important|warning|caution|tip)\b", re.IGNORECASE)
 
@@ -85,6 +88,7 @@ class _Parser:
     def __init__(self, text: str) -> None:
         self.pieces: list[Piece] = []
         self.block = 0
+        self.label: int | None = None  # a bold label waiting for the list it names
         # Block quotes are read like the rest, each line remembering it was quoted (a note) and the
         # admonition it opens, if any ("> **Warning:** …", "> [!IMPORTANT]").
         self.lines: list[tuple[str, bool]] = []
@@ -174,6 +178,7 @@ class _Parser:
                 paragraph.append(line)
         self._paragraph(paragraph, note)
         self._list(items)
+        self._unused_label()
         return self.pieces
 
     def _paragraph(self, lines: list[str], note: str) -> None:
@@ -181,6 +186,7 @@ class _Parser:
         text = re.sub(r"\s+", " ", text).strip()
         if not text:
             return
+        self._unused_label()
         self.block += 1
         if note and not _NOTE_WORDS.match(text):
             text = f"{note}: {text}"
@@ -191,15 +197,17 @@ class _Parser:
             # sentence answers, and reads as a fragment on its own.
             split[:2] = [f"{split[0]} {split[1]}"]
         previous: int | None = None
+        block_label = len(lines) == 1 and bool(_BLOCK_LABEL.match(lines[0]))
         for n, sentence in enumerate(split):
             leads = sentence.endswith(":")
             anaphoric = n > 0 and bool(_ANAPHORA.match(sentence))
-            if not _valid_sentence(sentence, leads=leads):
+            if not block_label and not _valid_sentence(sentence, leads=leads):
                 previous = None
                 continue
             if anaphoric and previous is None:
                 continue  # leans on a sentence that could not be kept
             index = len(self.pieces)
+            self.label = index if block_label else None
             self.pieces.append(
                 Piece(
                     "sentence",
@@ -219,6 +227,7 @@ class _Parser:
         self.block += 1
         last = self.pieces[-1] if self.pieces else None
         lead = last.index if last is not None and last.kind == "sentence" and last.leads else None
+        self.label = None  # a label right above the list names it
         for item in items:
             text = re.sub(r"\s+", " ", " ".join(plain(x).strip() for x in item.lines if x != "\x00")).strip()
             code = item.code or ""
@@ -229,6 +238,12 @@ class _Parser:
             self.pieces.append(
                 Piece(item.kind, text, self.block, len(self.pieces), lead=lead, note=item.quoted, code=code)
             )
+
+    def _unused_label(self) -> None:
+        """A tab's or platform's name says nothing without the steps it names."""
+        if self.label is not None and self.label == len(self.pieces) - 1:
+            self.pieces.pop()
+        self.label = None
 
     def _orphan_lead(self) -> None:
         """A sentence that introduced what is left out (a table, a long code block) goes too."""
