@@ -221,7 +221,8 @@ async def _drop_remote(kb: KnowledgeBase) -> None:
 
 
 async def _answer(engine: Engine, row: dict[str, Any]) -> Outcome:
-    answer, assessed, retrieval = await engine.answer_with_retrieval(Ticket(ticket=row["ticket"]))
+    subject = str(row["subject"]) if row.get("subject") else None  # help-desk exports carry one
+    answer, assessed, retrieval = await engine.answer_with_retrieval(Ticket(ticket=row["ticket"], subject=subject))
     facts = row["answer_must_mention"] if row["expect"] == "answer" else []
     expected = [str(item) for item in row["required_data"]]
     returned = [r.item for r in answer.required_data]
