@@ -10,7 +10,9 @@ Markdown KB into the other two and runs the same tickets on each:
   markup of Zendesk Guide's default theme (header, breadcrumbs, a sidebar of the section's other
   articles, and inside the article element the vote widget, "Related articles" and comments);
 - zendesk: one `articles.json` of the Help Center API (`{"articles": [{"id", "title", "body",
-  "html_url", "section_id", "label_names"}]}`, bodies in HTML), ticket labels mapped to its ids.
+  "html_url", "section_id", "label_names"}]}`, bodies in HTML), ticket labels mapped to its ids;
+- zd-bold: the same export with every heading written as a bold paragraph, as many help-desk
+  editors do.
 Retrieval, escalation and draft figures should not depend on the shape; where they do, ingest loses
 or adds something.
 """
@@ -20,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import html
 import json
+import re
 import sys
 import tempfile
 from pathlib import Path
@@ -114,7 +117,12 @@ def crawled_site(articles: list[Article], out: Path, site: str) -> Path:
     return host
 
 
-def zendesk_export(articles: list[Article], out: Path, site: str) -> tuple[Path, dict[str, str]]:
+def bold_headings(html: str) -> str:
+    """Headings as many help-desk editors write them: a paragraph in bold."""
+    return re.sub(r"<h[2-6][^>]*>(.*?)</h[2-6]>", r"<p><strong>\1</strong></p>", html, flags=re.S)
+
+
+def zendesk_export(articles: list[Article], out: Path, site: str, *, bold: bool = False) -> tuple[Path, dict[str, str]]:
     """A Help Center articles export and the map from Markdown ids to its numeric ids."""
     ids = {a.id: str(360000000000 + n) for n, a in enumerate(articles)}
     sections = {name: 9000 + n for n, name in enumerate(sorted({_section(a) for a in articles}))}
@@ -122,7 +130,7 @@ def zendesk_export(articles: list[Article], out: Path, site: str) -> tuple[Path,
         {
             "id": int(ids[a.id]),
             "title": a.title,
-            "body": _html(a.body),
+            "body": bold_headings(_html(a.body)) if bold else _html(a.body),
             "html_url": f"https://help.{site.lower().replace(' ', '')}.example/hc/en-us/articles/{ids[a.id]}",
             "section_id": sections[_section(a)],
             "label_names": a.tags,
@@ -132,7 +140,7 @@ def zendesk_export(articles: list[Article], out: Path, site: str) -> tuple[Path,
         }
         for a in articles
     ]
-    folder = out / "zendesk"
+    folder = out / ("zendesk-bold" if bold else "zendesk")
     folder.mkdir(parents=True)
     export = {"articles": items, "sections": [{"id": i, "name": name} for name, i in sections.items()]}
     (folder / "articles.json").write_text(json.dumps(export), encoding="utf-8")
@@ -156,10 +164,13 @@ async def measure(kb_dir: Path, tickets: Path) -> list[tuple[str, dict[str, Any]
         out = Path(tmp)
         site_dir = crawled_site(loaded.articles, out / "crawled", site)
         export_dir, ids = zendesk_export(loaded.articles, out, site)
+        bold_dir, _ = zendesk_export(loaded.articles, out, site, bold=True)
+        relabelled = relabel(tickets, ids, out)
         shapes = [
             ("markdown", kb_dir, tickets),
             ("crawled", site_dir, tickets),
-            ("zendesk", export_dir, relabel(tickets, ids, out)),
+            ("zendesk", export_dir, relabelled),
+            ("zd-bold", bold_dir, relabelled),
         ]
         for shape, folder, labelled in shapes:
             report = await evaluate([(folder, labelled)], modes=["hybrid"])

@@ -64,6 +64,10 @@ CALLOUT_KINDS = (
 )  # fmt: skip
 MAX_CALLOUT_CHARS = 1500  # a "box" longer than this is a layout wrapper, not a callout
 CALLOUT_TAGS = {"div", "aside", "section", "blockquote"}
+BOLD_HEADING_WORDS = 8
+_BOLD_NOT_HEADING = re.compile(
+    r"\b(?:must|cannot|can't|never|not|only|permanent(?:ly)?|important|warning|caution|note|tip)\b", re.I
+)
 _SPACES = re.compile(r"\s+")
 _ANCHOR_ID = re.compile(r"[A-Za-z][\w:.-]{0,99}")  # an id a URL fragment can carry as it is
 _INVISIBLE = re.compile("[\u200b\u2060\ufeff]")  # e.g. the zero-width text of heading anchors
@@ -126,10 +130,31 @@ def html_to_markdown(html: str | Tag, *, base_url: str | None = None) -> str:
     """Convert an HTML fragment (or parsed tag) to Markdown text with blank lines between blocks."""
     node = _soup(html) if isinstance(html, str) else html
     label_tabs(node)
+    _bold_headings(node)
     if base_url:
         _absolute_links(node, base_url)
     text = "\n\n".join(b for b in _blocks(node) if b.strip()).replace(_BR, "\n")
     return re.sub(r"\n{3,}", "\n\n", text).strip()
+
+
+def _bold_headings(node: Tag) -> None:
+    """In a body with no headings at all, a short paragraph that is all bold is one ("<p><strong>
+    Before you begin</strong></p>", as help-desk editors write them): sections, anchors and tiers
+    follow. Not a label ("Mobile:"), a sentence, or a warning written in bold ("This cannot be undone")."""
+    if node.find(["h2", "h3", "h4", "h5", "h6"]) is not None:
+        return
+    for paragraph in node.find_all("p"):
+        children = [c for c in paragraph.children if not (isinstance(c, NavigableString) and not c.strip())]
+        if len(children) != 1 or not isinstance(children[0], Tag) or children[0].name not in ("strong", "b"):
+            continue
+        text = _line(children[0]).strip("*_ ")
+        if not text or len(text.split()) > BOLD_HEADING_WORDS or text[-1] in ".!?:;," or _BOLD_NOT_HEADING.search(text):
+            continue
+        following = paragraph.find_next_sibling()
+        if following is None or not _text(following):
+            continue  # a heading heads something
+        paragraph.name = "h3"
+        paragraph.string = text
 
 
 def _page_url(soup: BeautifulSoup) -> str | None:

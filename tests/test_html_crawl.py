@@ -10,7 +10,7 @@ import pytest
 from ingest.chunking import chunk_article
 from ingest.html import html_to_markdown, not_an_article, parse_html
 from ingest.loaders import load_sources
-from rag.models import Tier
+from rag.models import Article, Tier
 
 PROSE = (
     "If you forgot your password, you can set a new one from the sign-in page. The reset link we "
@@ -233,3 +233,25 @@ def test_a_page_saved_twice_by_a_crawl_is_read_once(tmp_path: Path) -> None:
     assert result.errors == []
     [warning] = result.warnings
     assert "refunds.html" in warning and "the same title and text as" in warning and "index.html" in warning
+
+
+def test_bold_paragraphs_are_headings_in_a_body_without_any() -> None:
+    body = (
+        "<p>Deleting a workspace removes it for everyone.</p><p><strong>Before you begin</strong></p>"
+        "<p>You need to be the workspace owner.</p><p><b>Steps</b></p><ol><li>Open Settings.</li></ol>"
+        "<p><strong>This cannot be undone</strong></p><p>Export first.</p>"  # a warning in bold stays text
+        "<p><strong>Mobile:</strong></p><ol><li>Tap Settings.</li></ol>"  # a label stays a label
+        "<p><strong>Nothing under it</strong></p>"
+    )
+    markdown = html_to_markdown(body)
+    assert "### Before you begin\n\nYou need to be the workspace owner." in markdown
+    assert "### Steps\n\n1. Open Settings." in markdown
+    assert "**This cannot be undone**" in markdown and "**Mobile:**" in markdown
+    assert markdown.endswith("**Nothing under it**")
+    article = Article(id="d", title="Delete a workspace", url="https://h.example/d", body=markdown)
+    tiers = {c.heading_path: c.tier for c in chunk_article(article)}
+    assert tiers["Before you begin"] == Tier.CRITICAL and tiers["Steps"] == Tier.HIGH
+    # With real headings, bold paragraphs are left as the author wrote them.
+    assert html_to_markdown("<h2>Real</h2><p><b>Before you begin</b></p><p>Owners only.</p>") == (
+        "## Real\n\n**Before you begin**\n\nOwners only."
+    )
