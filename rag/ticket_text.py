@@ -118,7 +118,14 @@ def _signature_follows(all_lines: list[str], start: int) -> bool:
             break  # a footer or a quoted reply after the signature is dropped anyway
         if all_lines[n].strip():
             lines.append(all_lines[n])
-    return len(lines) <= SIGNATURE_LINES and all(len(line.split()) <= SIGNATURE_WORDS for line in lines)
+    return len(lines) <= SIGNATURE_LINES and all(_signature_line(line) for line in lines)
+
+
+def _signature_line(line: str) -> bool:
+    """A name, a role, a company, a phone number: short, and not a question or a sentence."""
+    words = line.split()
+    sentence = line.rstrip().endswith("?") or (len(words) > 3 and line.rstrip()[-1:] in ".!")
+    return len(words) <= SIGNATURE_WORDS and not sentence
 
 
 def _in_code(lines: list[str]) -> bool:

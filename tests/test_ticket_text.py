@@ -51,6 +51,11 @@ On Tue, 3 Sep 2026 at 10:12, Tallyhive Support <help@tallyhive.example> wrote:
             "Can I pay yearly?\n\n##- Please type your reply above this line -##\nYour request 123 was updated",
             "Can I pay yearly?",
         ),
+        # A question after a "Thanks!" is still the customer's, not a signature.
+        (
+            "My invoice is wrong.\nThanks!\nAlso, how do I export?",
+            "My invoice is wrong.\nThanks!\nAlso, how do I export?",
+        ),
         # A "thanks" that is the ask's own sentence stays, and so does a ticket that is only a greeting.
         (
             "Thanks for the refund last week. How do I get the invoice?",
