@@ -124,7 +124,10 @@ def _signature_follows(all_lines: list[str], start: int) -> bool:
 def _signature_line(line: str) -> bool:
     """A name, a role, a company, a phone number: short, and not a question or a sentence."""
     words = line.split()
-    sentence = line.rstrip().endswith("?") or (len(words) > 3 and line.rstrip()[-1:] in ".!")
+    end = line.rstrip()[-1:]
+    # "IT Lead, Carvalho & Filhos Lda." ends in an abbreviation, "Also, how do I export?" is asked.
+    abbreviation = end == "." and bool(re.fullmatch(r"[A-Z][A-Za-z]{0,3}\.", words[-1])) if words else False
+    sentence = end in "?!" and end != "" or (len(words) > 3 and end == "." and not abbreviation)
     return len(words) <= SIGNATURE_WORDS and not sentence
 
 
