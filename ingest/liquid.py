@@ -17,6 +17,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 
 # Tags whose first branch is kept: the docs' default reading (GitHub Docs put the github.com text first).
 CONDITIONALS = {"if", "ifversion", "ifnotversion", "unless", "case"}
@@ -59,6 +60,7 @@ _IAL_TAIL = re.compile(r"[ \t]*\{(?::|#)[^}\n]*\}[ \t]*$")
 _TOC_ITEM = re.compile(r"^[ \t]*(?:[-*+]|1\.)[ \t]+TOC[ \t]*$", re.I)
 _ATX = re.compile(r"^ {0,3}#{1,6}[ \t]")
 _HEADING_ID = re.compile(r"\{:?[ \t]*#([A-Za-z][\w:.-]*)[^}\n]*\}[ \t]*$")
+MAX_INCLUDE_DEPTH = 3  # includes inside includes, as far as a site reasonably nests them
 # `{% include callout.html type="warning" content="…" %}`: the parameters an author writes text in.
 _PARAM = re.compile(r"""([\w-]+)\s*=\s*(?:"([^"]*)"|'([^']*)')""")
 _TEXT_PARAMS = ("title", "content", "text", "body", "message", "description")
@@ -80,12 +82,23 @@ class _Frame:
     target: str = ""  # the variable a `{% capture %}` fills, the label of a `{% hint %}`
 
 
-def render_liquid(text: str, page: Mapping[str, object] | None = None, site: Mapping[str, object] | None = None) -> str:
+def render_liquid(
+    text: str,
+    page: Mapping[str, object] | None = None,
+    site: Mapping[str, object] | None = None,
+    includes: Path | None = None,
+    *,
+    include: Mapping[str, str] | None = None,
+    depth: int = 0,
+) -> str:
     """The reader's text of `text` (Liquid tags resolved as above); `page` is the front matter,
-    `site` the Jekyll site's `_config.yml` and `_data/` (ingest/jekyll.py) when there is one."""
+    `site` the Jekyll site's `_config.yml` and `_data/` (ingest/jekyll.py) when there is one, and
+    `includes` its `_includes/` folder: a Markdown include there is read in place (`include` holds
+    the parameters it was given, `depth` how many includes deep this is)."""
     if "{%" not in text and "{{" not in text:
         return text
-    rendered = _tidy(_render(text, {"page": page or {}, "site": site or {}}))
+    scope = {"page": page or {}, "site": site or {}, "include": include or {}, "_includes": includes, "_depth": depth}
+    rendered = _tidy(_render(text, scope))
     # Blocks we make (callouts, labels) bring blank lines around them; the text's own ends stay.
     head = "\n" if text.startswith("\n") else ""
     tail = "\n" if text.endswith("\n") else ""
@@ -223,7 +236,7 @@ def _tag(
         emit(_DROPPED)
         stack.append(_Frame(name, keep=top.keep, parent_keep=top.keep, target=(args.split() or [""])[0]))
     elif name in {"include", "include_relative"}:
-        emit(_include(args, indent) or _GAP)
+        emit((name == "include" and _include_file(args, scope)) or _include(args, indent) or _GAP)
     elif name == "hint":  # GitBook: {% hint style="warning" %} … {% endhint %}
         emit(_DROPPED)
         style = re.search(r"""style\s*=\s*["']?(\w+)""", args)
@@ -307,7 +320,11 @@ def _value(name: str, scope: Mapping[str, object], names: Mapping[str, str]) -> 
         if not isinstance(node, Mapping) or part not in node:
             return None
         node = node[part]
-    if isinstance(node, (str, int, float)) and not isinstance(node, bool) and name.startswith(("page.", "site.")):
+    if (
+        isinstance(node, (str, int, float))
+        and not isinstance(node, bool)
+        and name.startswith(("page.", "site.", "include."))
+    ):
         return str(node)
     return None
 
@@ -318,6 +335,28 @@ def _literal(value: str) -> str | None:
     if len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'":
         return value[1:-1]
     return value if re.fullmatch(r"-?\d+(?:\.\d+)?", value) else None
+
+
+def _include_file(args: str, scope: Mapping[str, object]) -> str:
+    """A Markdown file of the site's `_includes/` (a reusable set of steps), rendered in place."""
+    folder, depth = scope.get("_includes"), scope.get("_depth")
+    name = args.split(maxsplit=1)[0] if args else ""
+    if not isinstance(folder, Path) or not isinstance(depth, int) or depth >= MAX_INCLUDE_DEPTH:
+        return ""
+    file = (folder / name).resolve()
+    if file.suffix.lower() not in (".md", ".markdown") or folder.resolve() not in file.parents or not file.is_file():
+        return ""
+    params = {key: first or second for key, first, second in _PARAM.findall(args)}
+    page, site = scope.get("page"), scope.get("site")
+    text = render_liquid(
+        file.read_text(encoding="utf-8-sig", errors="replace"),
+        page if isinstance(page, Mapping) else None,
+        site if isinstance(site, Mapping) else None,
+        folder,
+        include=params,
+        depth=depth + 1,
+    )
+    return f"\n\n{text.strip()}\n\n" if text.strip() else ""
 
 
 def _include(args: str, indent: str) -> str:

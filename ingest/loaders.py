@@ -218,7 +218,8 @@ def _markdown(file: Path, text: str, ctx: _Context) -> Article:
     meta, body = _front_matter(file, text)
     _skip_non_articles(meta)
     # Jekyll / docs-as-code pages: Liquid and kramdown markup is build input, not reader text.
-    body = strip_kramdown(render_liquid(body, meta, ctx.site))
+    includes = ctx.site_root / "_includes" if ctx.site_root is not None else None
+    body = strip_kramdown(render_liquid(body, meta, ctx.site, includes))
     title = render_liquid(_text(meta.get("title")), meta, ctx.site) or _first_h1(body) or file.stem
     url = _text(meta.get("url")) or _permalink(meta)
     if ctx.site_root is not None and _text(ctx.site.get("url")).startswith(("http://", "https://")):

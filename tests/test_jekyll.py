@@ -60,3 +60,20 @@ def test_a_broken_config_or_data_file_leaves_the_text_as_without_a_site(tmp_path
     write(tmp_path / "_data" / "broken.yml", "a: [b\n")
     [refunds] = [a for a in load_sources([tmp_path]).articles if a.id == "refunds"]
     assert refunds.body.startswith("Pro costs a month for up to seats")
+
+
+def test_a_markdown_include_of_the_site_is_read_in_place(tmp_path: Path) -> None:
+    write(tmp_path / "_config.yml", "title: Parcelly\n")
+    steps = "1. Open **Settings > Billing**.\n2. Click {{ include.button }}.\n"
+    write(tmp_path / "_includes" / "steps" / "open-billing.md", steps)
+    write(tmp_path / "_includes" / "loop.md", "Again: {% include loop.md %}")  # includes itself: stops
+    write(
+        tmp_path / "docs" / "refund.md",
+        "---\ntitle: Refunds\n---\nTo ask for a refund:\n\n"
+        '{% include steps/open-billing.md button="Request refund" %}\n\n'
+        "{% include loop.md %}\n\n{% include ../_config.yml %}\n",
+    )
+    [article] = load_sources([tmp_path / "docs"]).articles
+    assert article.body.startswith("To ask for a refund:\n\n1. Open **Settings > Billing**.\n2. Click Request refund.")
+    assert article.body.count("Again:") == 3  # three includes deep, then no further
+    assert "title: Parcelly" not in article.body  # nothing outside _includes/ is read
