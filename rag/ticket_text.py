@@ -21,8 +21,6 @@ from __future__ import annotations
 import html
 import re
 
-from bs4 import BeautifulSoup
-
 # "Hi,", "Hello GitHub team,", "Dear Sir or Madam,", "To whom it may concern," at the start of a line
 # (a greeting followed by the ask on the same line loses only the greeting).
 _GREETING = re.compile(
@@ -71,6 +69,8 @@ def plain(text: str) -> str:
     # Only a ticket that is HTML from end to end: "my <div> is not centred" in a plain ticket stays.
     if not (whole.startswith("<") and whole.endswith(">") and _MARKUP.search(whole)):
         return html.unescape(text) if "&" in text else text
+    from bs4 import BeautifulSoup  # only for the tickets that are HTML: every answer imports this module
+
     soup = BeautifulSoup(text, "html.parser")
     for quoted in soup.select("blockquote, .gmail_quote, #divRplyFwdMsg, #appendonsend, style, script, head"):
         quoted.decompose()  # the earlier messages of the thread, and what is never shown
