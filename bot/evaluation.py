@@ -110,6 +110,7 @@ class Outcome:
     required_returned: int = 0
     claims: int = 0  # the draft's cited claims (chunk ids), and those from a labelled relevant article
     claims_on_topic: int = 0
+    score: float = 0.0  # confidence by the model that judged (shipped, or refitted leave-one-KB-out)
 
 
 @dataclass
@@ -244,6 +245,7 @@ async def _answer(engine: Engine, row: dict[str, Any]) -> Outcome:
         required_returned=len(returned),
         claims=len(cited) if row["relevant"] else 0,
         claims_on_topic=sum(article in row["relevant"] for article in cited),
+        score=answer.confidence.score,
     )
 
 
@@ -285,6 +287,7 @@ def _report(runs: list[KBRun], modes: list[Mode], embedder: Embedder | None) -> 
                 model = fit_on(others, mode, signals)
                 for outcome in held_out.outcomes[mode]:
                     outcome.escalated = model.decide(outcome.features) == "escalate"
+                    outcome.score = round(model.score(outcome.features), 3)
     report: dict[str, Any] = {
         "escalation": "leave-one-KB-out" if loko else "shipped model",
         "embedder": getattr(embedder, "model_id", None),
@@ -350,6 +353,18 @@ def _figures(outcomes: list[Outcome]) -> dict[str, Any]:
         "latency_ms_p50": round(_percentile(latencies, 0.5), 2),
         "latency_ms_p95": round(_percentile(latencies, 0.95), 2),
         "misses": misses,
+        # The judgement's mistakes, to read against the tickets: what the model saw and scored.
+        "escalation_errors": [
+            {
+                "id": o.id,
+                "expect": o.expect,
+                "escalated": o.escalated,
+                "score": o.score,
+                "signals": {name: round(value, 3) for name, value in o.features.items()},
+            }
+            for o in outcomes
+            if o.escalated != (o.expect == "escalate")
+        ],
     }
 
 

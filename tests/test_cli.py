@@ -128,6 +128,14 @@ def test_eval_prints_the_quality_figures_per_mode(capsys: pytest.CaptureFixture[
     assert 0 <= hybrid["required_recall"] <= 1 and 0 < hybrid["required_items"] <= 5
     # The sample KB's drafts quote mostly the articles its tickets are labelled with.
     assert 0.5 < hybrid["claims_on_topic"] <= 1
+    # Every escalation mistake is listed with what the model saw and scored.
+    caught, out_of_scope = map(int, hybrid["escalated_out_of_scope"].split("/"))
+    false_alarms = int(hybrid["escalated_answerable"].split("/")[0])
+    errors = hybrid["escalation_errors"]
+    assert len(errors) == (out_of_scope - caught) + false_alarms
+    for error in errors:
+        assert error["escalated"] == (error["expect"] == "answer") and 0 <= error["score"] <= 1
+        assert {"similarity", "token_match", "unknown_words"} <= set(error["signals"])
     assert main(["eval", "--kb", str(SAMPLE_KB), "--tickets", str(tickets), "--modes", "hybrid"]) == 0
     table = capsys.readouterr().out
     assert "R@5" in table and "MRR" in table and "hybrid" in table
