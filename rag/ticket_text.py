@@ -53,6 +53,8 @@ _TRAILING_THANKS = re.compile(
     re.IGNORECASE,
 )
 # A name alone in the last paragraph ("Sam Okafor"): two or three capitalised words.
+# What only a signature holds: a phone number, an e-mail address, a web address.
+_CONTACT = re.compile(r"(?:\+?\d[\d ()./-]{7,}\d)|(?:\S+@\S+\.\w+)|(?:\bwww\.|https?://)", re.I)
 _NAME_LINE = re.compile(r"\n\s*\n\s*(?:[A-Z][\w.'-]*\s+){1,2}[A-Z][\w'-]*\s*$")
 # Markup a help desk or mail client sends: only then is the ticket parsed as HTML.
 _MARKUP = re.compile(
@@ -99,8 +101,19 @@ def focus(text: str) -> str:
         if line.strip():
             kept[n] = _GREETING.sub("", line, count=1)
             break
-    focused = _NAME_LINE.sub("", _TRAILING_THANKS.sub("", "\n".join(kept).strip())).strip()
+    focused = _NAME_LINE.sub("", _TRAILING_THANKS.sub("", _without_contact_block("\n".join(kept).strip()))).strip()
     return focused if focused else text
+
+
+def _without_contact_block(text: str) -> str:
+    """The text without a last paragraph that is a signature with no sign-off above it: two to four
+    short lines, one of them a phone number, an address or a web site ("Call me on 0161 555 0147"
+    alone is the customer's)."""
+    head, _, last = text.rpartition("\n\n")
+    lines = [line for line in last.splitlines() if line.strip()]
+    if not head.strip() or not 2 <= len(lines) <= SIGNATURE_LINES or not all(map(_signature_line, lines)):
+        return text
+    return head if any(_CONTACT.search(line) for line in lines) else text
 
 
 def _ends(lines: list[str], n: int) -> bool:

@@ -51,6 +51,12 @@ On Tue, 3 Sep 2026 at 10:12, Tallyhive Support <help@tallyhive.example> wrote:
             "Can I pay yearly?\n\n##- Please type your reply above this line -##\nYour request 123 was updated",
             "Can I pay yearly?",
         ),
+        # A signature with no sign-off above it, and a contact line that is the customer's own ask.
+        ("My card was declined.\n\nLena Hoffmann\nSenior Ops | Posteo GmbH\n+49 30 5555 0192", "My card was declined."),
+        (
+            "My card was declined.\n\nPlease call me on 0161 555 0147",
+            "My card was declined.\n\nPlease call me on 0161 555 0147",
+        ),
         # A question after a "Thanks!" is still the customer's, not a signature.
         (
             "My invoice is wrong.\nThanks!\nAlso, how do I export?",
