@@ -111,7 +111,7 @@ def parse_html(html: str, *, base_url: str | None = None) -> HtmlDocument:
     text = _text(root)
     links = sum(len(_text(a)) for a in root.find_all("a"))
     text_chars = len(text) - len(title) if title and title in text else len(text)
-    body = html_to_markdown(root)
+    body = _markdown(root)
     return HtmlDocument(title=title or None, url=url, body=body, text_chars=text_chars, link_chars=links)
 
 
@@ -130,9 +130,14 @@ def html_to_markdown(html: str | Tag, *, base_url: str | None = None) -> str:
     """Convert an HTML fragment (or parsed tag) to Markdown text with blank lines between blocks."""
     node = _soup(html) if isinstance(html, str) else html
     label_tabs(node)
-    _bold_headings(node)
     if base_url:
         _absolute_links(node, base_url)
+    return _markdown(node)
+
+
+def _markdown(node: Tag) -> str:
+    """The Markdown of a node whose tabs are already opened (parse_html opens them before chrome goes)."""
+    _bold_headings(node)
     text = "\n\n".join(b for b in _blocks(node) if b.strip()).replace(_BR, "\n")
     return re.sub(r"\n{3,}", "\n\n", text).strip()
 

@@ -346,7 +346,7 @@ def _include_file(args: str, scope: Mapping[str, object]) -> str:
     file = (folder / name).resolve()
     if file.suffix.lower() not in (".md", ".markdown") or folder.resolve() not in file.parents or not file.is_file():
         return ""
-    params = {key: first or second for key, first, second in _PARAM.findall(args)}
+    params = _params(args)
     page, site = scope.get("page"), scope.get("site")
     text = render_liquid(
         file.read_text(encoding="utf-8-sig", errors="replace"),
@@ -359,9 +359,14 @@ def _include_file(args: str, scope: Mapping[str, object]) -> str:
     return f"\n\n{text.strip()}\n\n" if text.strip() else ""
 
 
+def _params(args: str) -> dict[str, str]:
+    """An include's `key="value"` parameters (either quote)."""
+    return {key: first or second for key, first, second in _PARAM.findall(args)}
+
+
 def _include(args: str, indent: str) -> str:
     """The text an author passed to an include: a callout for a note/warning include, else a paragraph."""
-    params = {key.lower(): first or second for key, first, second in _PARAM.findall(args)}
+    params = {key.lower(): value for key, value in _params(args).items()}
     parts = [params[key].strip() for key in _TEXT_PARAMS if params.get(key, "").strip()]
     if not parts:
         return ""
